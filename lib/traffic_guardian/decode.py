@@ -1,0 +1,131 @@
+"""Decoding layers: the views of one scanned part that rules run over.
+
+Exfiltration hides behind encodings the agent applies without thinking: URL-encoding in
+query strings, JSON escapes (a PEM key is all \\n and \\u002f inside a chat message), and
+base64. Each layer runs once, on bounded input, and only when a cheap check says it can
+change the text, so benign traffic pays almost nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote, unquote_plus
+
+# A run of base64 (standard or URL-safe) long enough to hide a key. A single character
+# class and an optional '=' tail: no nested quantifiers, so matching stays linear.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+MAX_BASE64_CANDIDATES = 256
+MAX_JSON_DEPTH = 2  # a JSON document, and JSON inside its strings (tool-call arguments)
+
+
+@dataclass(frozen=True)
+class View:
+    text: str
+    encoding: str  # raw | url | json | base64 | json+base64 ...
+
+
+def views(text: str, budget: int, form_encoded: bool = False) -> list[View]:
+    """The raw text plus each decoded form that differs from it, each bounded by budget chars."""
+    result = [View(text, "raw")]
+    if "%" in text and _PERCENT_ESCAPE.search(text):
+        decoded = text
+        for _ in range(2):  # double encoding (%2527) is common in evasions; deeper is not
+            step = unquote_plus(decoded) if form_encoded else unquote(decoded)
+            if step == decoded:
+                break
+            decoded = step
+        if decoded != text:
+            result.append(View(decoded[:budget], "url"))
+    json_text = json_strings(text, budget)
+    if json_text is not None:
+        result.append(View(json_text, "json"))
+    for view in list(result):
+        decoded_b64 = base64_texts(view.text, budget)
+        if decoded_b64:
+            label = "base64" if view.encoding == "raw" else f"{view.encoding}+base64"
+            result.append(View(decoded_b64, label))
+    return result
+
+
+def json_strings(text: str, budget: int) -> str | None:
+    """All string keys and values of a JSON document, one per line; None when not useful.
+
+    When the raw text has no backslash escapes, every string already appears verbatim in
+    it, so the JSON view would add nothing: skip the parse.
+    """
+    stripped = text.lstrip()
+    if not stripped or stripped[0] not in "{[" or "\\" not in text:
+        return None
+    try:
+        document = json.loads(stripped)
+    except (ValueError, RecursionError):
+        return None
+    out: list[str] = []
+    _collect_strings(document, out, [0], budget, depth=1)
+    return "\n".join(out) if out else None
+
+
+def _collect_strings(node, out: list[str], used: list[int], budget: int, depth: int) -> None:
+    stack = [node]
+    while stack and used[0] < budget:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            used[0] += len(item) + 1
+            inner = item.lstrip()
+            if depth < MAX_JSON_DEPTH and inner[:1] in ("{", "[") and len(item) >= 2:
+                try:
+                    nested = json.loads(item)
+                except (ValueError, RecursionError):
+                    continue
+                _collect_strings(nested, out, used, budget, depth + 1)
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                out.append(key)
+                used[0] += len(key) + 1
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def base64_texts(text: str, budget: int) -> str:
+    """Decoded base64 runs that turn out to be readable text, joined by newlines.
+
+    Images and other binary payloads decode to non-text and are dropped, so a data: URL
+    costs one decode and no rule runs.
+    """
+    out: list[str] = []
+    used = 0
+    for count, match in enumerate(_BASE64_RUN.finditer(text)):
+        if count >= MAX_BASE64_CANDIDATES or used >= budget:
+            break
+        decoded = _decode_base64(match.group(0))
+        if decoded is not None:
+            out.append(decoded)
+            used += len(decoded)
+    return "\n".join(out)[:budget]
+
+
+def _decode_base64(run: str) -> str | None:
+    run = run.rstrip("=")
+    if len(run) % 4 == 1:
+        return None
+    padded = run + "=" * (-len(run) % 4)
+    try:
+        if "-" in run or "_" in run:
+            raw = base64.urlsafe_b64decode(padded)
+        else:
+            raw = base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    printable = sum(1 for ch in decoded if ch.isprintable() or ch in "\n\r\t")
+    return decoded if decoded and printable >= 0.95 * len(decoded) else None

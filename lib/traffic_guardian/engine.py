@@ -1,0 +1,176 @@
+"""The detection engine: Exchange in, redacted Findings out. Every front end calls this.
+
+One request's path: split the exchange into parts (URL, each header, body), bound each
+part by max_scan_bytes, build its decoded views (decode.py), run each rule whose keywords
+occur, drop expected credential uses (providers.py), and build Findings whose snippets
+went through redact.py. Rules are data (rules/); this file has the only matching loop.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from .decode import View, views
+from .exchange import INBOUND, OUTBOUND, Exchange
+from .finding import Finding
+from .providers import UseContext, is_expected_use
+from .redact import Redactor
+from .rules import RULESET, SECRET_RULES, Rule
+
+# Caps so one hostile body cannot turn into a flood of findings (the writer also dedups).
+MAX_FINDINGS_PER_RULE_PER_PART = 5
+MAX_FINDINGS_PER_EXCHANGE = 50
+
+
+@dataclass(frozen=True)
+class Part:
+    location: str  # request.url | request.header:<name> | request.body | response.body | websocket.message ...
+    kind: str  # url | header | body
+    text: str
+    header_name: str = ""
+
+
+class Engine:
+    def __init__(
+        self,
+        rules: tuple[Rule, ...] = RULESET,
+        *,
+        max_scan_bytes: int = 262144,
+        context_chars: int = 40,
+        redactor: Redactor | None = None,
+        provider_hosts: dict[str, list[str]] | None = None,
+    ):
+        self.rules = rules
+        self.by_direction = {
+            OUTBOUND: tuple(r for r in rules if r.direction == OUTBOUND),
+            INBOUND: tuple(r for r in rules if r.direction == INBOUND),
+        }
+        self.secret_rules = tuple(r for r in rules if r.secret) or SECRET_RULES
+        self.max_scan_bytes = max_scan_bytes
+        self.context_chars = context_chars
+        self.redactor = redactor or Redactor()
+        self.provider_hosts = provider_hosts or {}
+        # provider -> number of times its key was seen in its normal auth use (for status)
+        self.expected_uses: Counter[str] = Counter()
+
+    @classmethod
+    def from_config(cls, config, redactor: Redactor | None = None) -> Engine:
+        return cls(
+            max_scan_bytes=config.max_scan_bytes,
+            context_chars=config.snippet_context_chars,
+            redactor=redactor,
+            provider_hosts=config.provider_hosts,
+        )
+
+    # -- parts -------------------------------------------------------------------------
+
+    def parts(self, exchange: Exchange) -> list[Part]:
+        limit = self.max_scan_bytes
+        parts: list[Part] = []
+        if exchange.direction == OUTBOUND and exchange.url:
+            parts.append(Part("request.url", "url", exchange.url[:limit]))
+        for name, value in exchange.headers:
+            lowered = name.lower()
+            parts.append(Part(f"{exchange.side}.header:{lowered}", "header", value[:limit], lowered))
+        body = exchange.body
+        if body:
+            text = body[:limit].decode("utf-8", "replace") if isinstance(body, bytes) else body[:limit]
+            parts.append(Part(exchange.location_of_body(), "body", text))
+        return parts
+
+    # -- scanning ----------------------------------------------------------------------
+
+    def scan(self, exchange: Exchange) -> list[Finding]:
+        rules = self.by_direction.get(exchange.direction, ())
+        findings: list[Finding] = []
+        seen: set[tuple] = set()
+        form = "x-www-form-urlencoded" in exchange.content_type.lower()
+        for part in self.parts(exchange):
+            for view in views(part.text, self.max_scan_bytes, form_encoded=form or part.kind == "url"):
+                self._scan_view(exchange, part, view, rules, findings, seen)
+                if len(findings) >= MAX_FINDINGS_PER_EXCHANGE:
+                    return findings
+        return findings
+
+    def _scan_view(self, exchange: Exchange, part: Part, view: View, rules, findings: list[Finding],
+                   seen: set[tuple]) -> None:
+        text = view.text
+        lower = text.lower()
+        spans: list | None = None
+        for rule in rules:
+            if rule.keywords and not any(keyword in lower for keyword in rule.keywords):
+                continue
+            emitted = 0
+            for match in rule.compiled.finditer(text):
+                if rule.validate is not None and not rule.validate(match, text):
+                    continue
+                identity = match.group(0)
+                if rule.secret:
+                    start, end = rule.secret_span(match)
+                    identity = self.redactor.fingerprint(text[start:end])
+                    if self._expected(rule, text[start:end], exchange, part):
+                        use_key = ("use", rule.provider, part.location, identity)
+                        if use_key not in seen:
+                            seen.add(use_key)
+                            self.expected_uses[rule.provider] += 1
+                        continue
+                key = (rule.pattern, rule.variant, part.location, identity)
+                if key in seen:
+                    continue
+                seen.add(key)
+                if spans is None:
+                    spans = self.secret_spans(text)
+                findings.append(self._finding(exchange, part, view, rule, match, spans))
+                emitted += 1
+                if emitted >= MAX_FINDINGS_PER_RULE_PER_PART or len(findings) >= MAX_FINDINGS_PER_EXCHANGE:
+                    break
+
+    def _expected(self, rule: Rule, secret: str, exchange: Exchange, part: Part) -> bool:
+        if rule.provider is None or exchange.direction != OUTBOUND:
+            return False
+        ctx = UseContext(host=exchange.host, part=part.kind, header_name=part.header_name,
+                         url=exchange.url, body_text=part.text if part.kind == "body" else "")
+        return is_expected_use(rule.provider, secret, ctx, self.provider_hosts)
+
+    def secret_spans(self, text: str) -> list[tuple[int, int, str, str]]:
+        """Every secret in text, whatever the direction: what redaction must mask."""
+        lower = text.lower()
+        spans: list[tuple[int, int, str, str]] = []
+        for rule in self.secret_rules:
+            if rule.keywords and not any(keyword in lower for keyword in rule.keywords):
+                continue
+            for match in rule.compiled.finditer(text):
+                if rule.validate is not None and not rule.validate(match, text):
+                    continue
+                start, end = rule.secret_span(match)
+                spans.append((start, end, rule.pattern, rule.public_prefix))
+        return spans
+
+    def _finding(self, exchange: Exchange, part: Part, view: View, rule: Rule, match, spans) -> Finding:
+        snippet = self.redactor.snippet(view.text, match.start(), match.end(), self.context_chars, spans)
+        return Finding(
+            direction=exchange.direction,
+            protocol=exchange.protocol,
+            threat_type=rule.threat_type,
+            pattern=rule.pattern,
+            variant=rule.variant,
+            severity=rule.severity,
+            source=exchange.source,
+            dest=exchange.dest,
+            location=part.location,
+            snippet=snippet,
+            description=rule.description,
+            flow_id=exchange.flow_id,
+            encoding=view.encoding,
+            provider=rule.provider if rule.secret and rule.provider not in (None, "jwt") else None,
+        )
+
+    # -- free text ---------------------------------------------------------------------
+
+    def redact_text(self, text: str) -> str:
+        """Mask every secret in arbitrary text (error messages, log lines)."""
+        spans = self.secret_spans(text)
+        if not spans:
+            return text
+        return self.redactor.snippet(text, 0, len(text), 0, spans).strip("…")

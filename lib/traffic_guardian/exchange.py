@@ -1,0 +1,57 @@
+"""Exchange: one direction of one HTTP(S) or websocket message, as the engine sees it.
+
+Front ends (the mitmdump addon, scan.py's raw and HAR readers) build Exchanges; the engine
+never sees a mitmproxy object. That keeps detection testable without a proxy and keeps
+the addon a thin adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OUTBOUND = "outbound"
+INBOUND = "inbound"
+
+
+@dataclass
+class Exchange:
+    direction: str  # OUTBOUND (request, client->server message) or INBOUND (response, server->client)
+    dest: str  # "host:port" of the upstream server
+    source: str = "unknown"  # client address
+    protocol: str = "http"  # http | https | websocket
+    method: str = ""
+    url: str = ""  # scanned for outbound exchanges only
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | str = b""
+    content_type: str = ""
+    flow_id: str = ""
+    body_location: str = ""  # default: request.body / response.body
+
+    @property
+    def host(self) -> str:
+        return split_host_port(self.dest)[0]
+
+    @property
+    def side(self) -> str:
+        return "request" if self.direction == OUTBOUND else "response"
+
+    def location_of_body(self) -> str:
+        return self.body_location or f"{self.side}.body"
+
+    def header(self, name: str) -> str:
+        lowered = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lowered:
+                return value
+        return ""
+
+
+def split_host_port(dest: str) -> tuple[str, str]:
+    """'host:443' -> ('host', '443'); '[::1]:8080' -> ('::1', '8080'); 'host' -> ('host', '')."""
+    if dest.startswith("["):
+        host, _, rest = dest[1:].partition("]")
+        return host.lower(), rest.lstrip(":")
+    host, sep, port = dest.rpartition(":")
+    if not sep or not port.isdigit():
+        return dest.lower(), ""
+    return host.lower(), port

@@ -1,0 +1,59 @@
+"""Finding: the one record the guardian writes, schema clawsec-traffic-finding/v1.
+
+Field order is fixed so lines read the same in every log; SPEC.md documents each field.
+A Finding only ever holds redacted text: the engine builds the snippet through
+redact.py before a Finding exists.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from . import FINDING_SCHEMA, PLATFORM
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """UTC ISO-8601 with milliseconds and a Z, e.g. 2026-04-26T00:00:00.000Z."""
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Finding:
+    direction: str
+    protocol: str
+    threat_type: str
+    pattern: str
+    variant: str
+    severity: str
+    source: str
+    dest: str
+    location: str
+    snippet: str
+    description: str
+    flow_id: str = ""
+    encoding: str = "raw"
+    provider: str | None = None
+    suppressed: int = 0
+    timestamp: str = field(default_factory=utc_timestamp)
+    finding_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def to_dict(self) -> dict:
+        record = {"schema_version": FINDING_SCHEMA, "platform": PLATFORM}
+        record.update(asdict(self))
+        if record["provider"] is None:
+            del record["provider"]
+        return record
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @property
+    def dedup_key(self) -> tuple[str, str, str, str]:
+        return (self.pattern, self.dest, self.direction, self.location)

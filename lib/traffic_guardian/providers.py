@@ -1,0 +1,111 @@
+"""Credential binding: where each provider's key is expected to go, and how.
+
+A provider key in its normal auth location, sent to the provider's own host, is the
+gateway doing its job: counted as expected use, not reported. The same key anywhere else
+(another host, a request body, a query string to a foreign host) is exfiltration. This
+table is what makes the monitor quiet on a normal LLM API call.
+
+Auth locations:
+  header:<name>      the key is (inside) that request header
+  query:<name>       the key is the value of that query parameter
+  path:<prefix>      the key follows <prefix> in the URL path (Telegram's /bot<token>/)
+  url                anywhere in the URL (webhook URLs are their own credential)
+  body_json:<field>  a top-level field of a JSON request body (Tavily's api_key)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    hosts: tuple[str, ...]  # host names or globs (*.example.com)
+    auth: tuple[str, ...]
+
+
+_BEARER = ("header:authorization",)
+
+PROVIDERS: dict[str, Provider] = {
+    p.name: p
+    for p in (
+        Provider("openai", ("api.openai.com", "*.openai.azure.com"), (*_BEARER, "header:api-key")),
+        Provider("anthropic", ("api.anthropic.com",), ("header:x-api-key", *_BEARER)),
+        Provider("openrouter", ("openrouter.ai",), _BEARER),
+        Provider("google", ("generativelanguage.googleapis.com", "*.googleapis.com"),
+                 ("header:x-goog-api-key", "query:key", *_BEARER)),
+        Provider("groq", ("api.groq.com",), _BEARER),
+        Provider("xai", ("api.x.ai",), _BEARER),
+        Provider("perplexity", ("api.perplexity.ai",), _BEARER),
+        Provider("huggingface", ("huggingface.co", "*.huggingface.co", "*.hf.space"), _BEARER),
+        Provider("tavily", ("api.tavily.com",), (*_BEARER, "body_json:api_key")),
+        Provider("replicate", ("api.replicate.com",), _BEARER),
+        Provider("openai-compatible", (
+            "api.openai.com", "api.deepseek.com", "api.moonshot.cn", "api.moonshot.ai", "dashscope.aliyuncs.com",
+            "dashscope-intl.aliyuncs.com", "api.siliconflow.cn", "api.siliconflow.com", "open.bigmodel.cn",
+            "api.mistral.ai", "api.together.xyz", "api.fireworks.ai", "api.cerebras.ai", "api.novita.ai",
+        ), (*_BEARER, "header:api-key")),
+        Provider("aws", ("*.amazonaws.com", "amazonaws.com"), (*_BEARER, "query:x-amz-credential")),
+        Provider("github", ("github.com", "api.github.com", "uploads.github.com", "*.githubusercontent.com"),
+                 _BEARER),
+        Provider("slack", ("slack.com", "*.slack.com"), (*_BEARER, "url")),
+        Provider("telegram", ("api.telegram.org",), ("path:/bot", "path:/file/bot")),
+        Provider("discord", ("discord.com", "discordapp.com", "*.discord.com", "gateway.discord.gg"),
+                 (*_BEARER, "url")),
+        Provider("stripe", ("api.stripe.com", "files.stripe.com"), _BEARER),
+        # A JWT is a bearer token for whatever service issued it; in a header it is normal use anywhere.
+        Provider("jwt", ("*",), ("header:authorization", "header:cookie", "header:x-auth-token",
+                                 "header:x-access-token", "header:x-id-token")),
+    )
+}
+
+
+def host_matches(host: str, patterns: tuple[str, ...] | list[str]) -> bool:
+    host = host.lower().rstrip(".")
+    return any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in patterns)
+
+
+@dataclass(frozen=True)
+class UseContext:
+    """Where a secret was seen: enough to decide whether it was its provider's normal use."""
+
+    host: str
+    part: str  # url | header | body
+    header_name: str = ""
+    url: str = ""
+    body_text: str = ""
+
+
+def is_expected_use(provider_name: str | None, secret: str, ctx: UseContext,
+                    extra_hosts: dict[str, list[str]] | None = None) -> bool:
+    provider = PROVIDERS.get(provider_name or "")
+    if provider is None:
+        return False
+    hosts = (*provider.hosts, *(extra_hosts or {}).get(provider.name, ()))
+    if not host_matches(ctx.host, hosts):
+        return False
+    return any(_in_auth_location(location, secret, ctx) for location in provider.auth)
+
+
+def _in_auth_location(location: str, secret: str, ctx: UseContext) -> bool:
+    kind, _, name = location.partition(":")
+    if kind == "header":
+        return ctx.part == "header" and ctx.header_name == name
+    if ctx.part == "url" and kind in ("query", "path", "url"):
+        parts = urlsplit(ctx.url)
+        if kind == "url":
+            return True
+        if kind == "query":
+            return any(key.lower() == name and secret in value for key, value in parse_qsl(parts.query))
+        return f"{name}{secret}" in parts.path
+    if kind == "body_json" and ctx.part == "body":
+        try:
+            document = json.loads(ctx.body_text)
+        except ValueError:
+            return False
+        return isinstance(document, dict) and document.get(name) == secret
+    return False

@@ -1,0 +1,71 @@
+"""The ruleset: detection rules as data records with stable pattern ids.
+
+A Rule is a record; adding one is adding a record here (or in exfil.py / injection.py)
+plus its positive and near-miss tests. The engine has one generic matching loop.
+
+Why Python's re and not RE2: every regex here is written to stay linear on adversarial
+input (a literal anchor, single-class runs with bounded or possessive quantifiers, no
+nested or ambiguous repetition), the keyword prefilter skips most text anyway, and
+test/test_rules_linear.py proves the bound on crafted near-match inputs for every rule.
+That keeps the engine standard-library only, so every script runs on a plain Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+EXFIL = "EXFIL"
+INJECTION = "INJECTION"
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: str  # stable public id, listed in SPEC.md; findings carry it as "pattern"
+    variant: str  # sub-id within the pattern (the provider, key kind or command shape)
+    threat_type: str  # EXFIL | INJECTION
+    direction: str  # outbound | inbound
+    severity: str  # info | low | medium | high | critical
+    description: str
+    regex: str
+    keywords: tuple[str, ...] = ()  # lowercase literals; the regex runs only if one occurs
+    secret: bool = False  # the match (group 'secret', else all) is a credential to mask and bind
+    provider: str | None = None  # provider whose hosts and auth locations make a use expected
+    public_prefix: str = ""  # kept visible in redacted snippets ('sk-proj-' is not secret)
+    validate: Callable[[re.Match, str], bool] | None = None  # extra check on (match, text)
+    flags: int = 0
+    compiled: re.Pattern = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "compiled", re.compile(self.regex, self.flags))
+
+    @property
+    def rule_id(self) -> str:
+        return f"{self.pattern}.{self.variant}"
+
+    def secret_span(self, match: re.Match) -> tuple[int, int]:
+        if "secret" in self.compiled.groupindex and match.group("secret") is not None:
+            return match.span("secret")
+        return match.span()
+
+
+def ruleset_digest(rules: tuple[Rule, ...]) -> str:
+    """sha256 over every rule's id, severity and regex: changes whenever detection changes."""
+    digest = hashlib.sha256()
+    for rule in sorted(rules, key=lambda r: r.rule_id):
+        digest.update(f"{rule.rule_id}\0{rule.severity}\0{rule.direction}\0{rule.regex}\n".encode())
+    return digest.hexdigest()
+
+
+def _load() -> tuple[Rule, ...]:
+    from .exfil import EXFIL_RULES
+    from .injection import INJECTION_RULES
+
+    return (*EXFIL_RULES, *INJECTION_RULES)
+
+
+RULESET: tuple[Rule, ...] = _load()
+PATTERN_IDS: tuple[str, ...] = tuple(sorted({rule.pattern for rule in RULESET}))
+SECRET_RULES: tuple[Rule, ...] = tuple(rule for rule in RULESET if rule.secret)

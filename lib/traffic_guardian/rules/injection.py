@@ -1,0 +1,107 @@
+"""Inbound INJECTION rules: payloads that would run code if the agent followed them.
+
+These scan responses and server-to-client messages: fetched pages, tool results and LLM
+output. Precision matters: an answer that explains 'rm -rf ./build' or shows a curl
+command without a pipe into a shell is normal and must stay silent.
+"""
+
+from __future__ import annotations
+
+from . import INJECTION, Rule
+from .validators import downloader_earlier_on_line, recursive_rm
+
+IN = "inbound"
+_SHELLS = r"(?:ba|z|da|k|c|tc|fi|a)?sh"
+_SUDO = r"(?:sudo(?:[ \t]+-[A-Za-z]{1,8}){0,4}+[ \t]+)?"
+
+
+def _inject(pattern, variant, severity, regex, keywords, description, validate=None):
+    return Rule(
+        pattern=pattern, variant=variant, threat_type=INJECTION, direction=IN, severity=severity,
+        description=description, regex=regex, keywords=keywords, validate=validate,
+    )
+
+
+PIPE_TO_SHELL = (
+    _inject("pipe_to_shell", "download_pipe", "high",
+            r"\|[ \t]*" + _SUDO + r"(?:env[ \t]+)?(?:/usr)?(?:/bin/)?" + _SHELLS + r"(?![\w.-])",
+            ("|",), "download piped into a shell (curl ... | sh)", validate=downloader_earlier_on_line),
+    _inject("pipe_to_shell", "process_substitution", "high",
+            r"\b" + _SHELLS + r"[ \t]+<\([ \t]*(?:curl|wget)\b", ("<(",),
+            "shell reading a download through process substitution (bash <(curl ...))"),
+    _inject("pipe_to_shell", "command_substitution", "high",
+            r"\b" + _SHELLS + r"[ \t]+-c[ \t]+[\"']?\$\([ \t]*(?:curl|wget)\b", ("$(",),
+            "shell running a downloaded script (sh -c \"$(wget -qO- ...)\")"),
+    _inject("pipe_to_shell", "powershell_download_exec", "high",
+            r"(?i:\b(?:iex|invoke-expression)\b[ \t]*\(?[ \t]*(?:\(?[ \t]*new-object[ \t]+net\.webclient\)?"
+            r"\.downloadstring|iwr|invoke-webrequest|irm|invoke-restmethod)\b)",
+            ("iex", "invoke-expression"), "PowerShell download-and-execute (iex (iwr ...))"),
+)
+
+SHELL_EXEC = (
+    _inject("shell_exec", "base64_decode_exec", "high",
+            r"base64[ \t]+(?:-d|--decode|-D)\b[^|\n]{0,200}+\|[ \t]*" + _SUDO + _SHELLS + r"(?![\w.-])",
+            ("base64",), "base64-decoded payload piped into a shell"),
+    _inject("shell_exec", "eval_download", "high",
+            r"\beval[ \t]+[\"']?\$\([ \t]*(?:curl|wget|echo[ \t][^)\n]{0,300}+\|[ \t]*base64)\b", ("eval",),
+            "eval of downloaded or base64-decoded text"),
+    _inject("shell_exec", "python_c_exec", "high",
+            r"\bpython[23]?(?:\.\d{1,2})?[ \t]+-c[ \t]+[\"'][^\"'\n]{0,300}?(?:os\.system|subprocess\.|pty\.spawn|"
+            r"exec\(|__import__\()", ("-c",), "python -c running a system command"),
+    _inject("shell_exec", "download_chmod_run", "high",
+            r"\bchmod[ \t]+(?:\+x|[0-7]?7[0-7][0-7])[ \t]+(?P<path>/tmp/[\w./-]{1,128}|/dev/shm/[\w./-]{1,128})"
+            r"[ \t]*(?:&&|;)[ \t]*(?:\.?/tmp/|/dev/shm/)", ("chmod",), "make a dropped file executable and run it"),
+    _inject("shell_exec", "powershell_encoded", "high",
+            r"(?i:\bpowershell(?:\.exe)?\b[^\n]{0,200}?[ \t]-(?:e|ec|enc|encodedcommand)[ \t]+)[A-Za-z0-9+/=]{20,}",
+            ("powershell",), "PowerShell encoded command"),
+)
+
+REVERSE_SHELL = (
+    _inject("reverse_shell", "dev_tcp", "critical", r"/dev/(?:tcp|udp)/[A-Za-z0-9.:-]{1,253}/\d{1,5}",
+            ("/dev/tcp/", "/dev/udp/"), "shell redirected to a network socket (bash -i >& /dev/tcp/h/p)"),
+    _inject("reverse_shell", "netcat_exec", "critical",
+            r"\b(?:nc|ncat|netcat)(?:\.\w{1,12})?[ \t][^\n|;&]{0,200}?(?<=[ \t])(?:-e|-c|--exec|--sh-exec|--lua-exec)"
+            r"[ \t]+[\"']?(?:/bin/|/usr/bin/)?(?:" + _SHELLS + r"|cmd(?:\.exe)?|powershell)\b",
+            ("nc", "netcat"), "netcat or ncat executing a shell"),
+    _inject("reverse_shell", "mkfifo_netcat", "critical",
+            r"\bmkfifo[ \t]+\S{1,128}[^\n]{0,200}?\|[ \t]*(?:nc|ncat|netcat|openssl[ \t]+s_client)\b",
+            ("mkfifo",), "named-pipe shell relayed over netcat"),
+    _inject("reverse_shell", "socat_exec", "critical", r"\bsocat\b[^\n]{0,200}?\b(?:exec|system):", ("socat",),
+            "socat relaying a process over the network"),
+    _inject("reverse_shell", "python_socket_pty", "critical",
+            r"socket\.socket\([^\n]{0,400}?(?:pty\.spawn|os\.dup2|subprocess\.call)", ("socket.socket",),
+            "Python socket wired to a pty or shell"),
+    _inject("reverse_shell", "perl_php_socket", "critical",
+            r"(?:\bperl\b[^\n]{0,40}?-e[^\n]{0,300}?\bsocket\b[^\n]{0,300}?\bexec\b|\bfsockopen\([^\n]{0,300}?"
+            r"(?:exec|shell_exec|system|proc_open)\b)", ("perl", "fsockopen"), "Perl or PHP socket reverse shell"),
+)
+
+DESTRUCTIVE = (
+    _inject("destructive_rm", "rm_root_or_home", "critical",
+            r"\brm[ \t]+(?P<opts>(?:-{1,2}[A-Za-z][\w-]{0,40}[ \t]+){1,6}+)(?:--[ \t]+)?[\"']?"
+            r"(?:/|/\*|~/?\*?|\$HOME/?\*?|\$\{HOME\}/?\*?|/(?:etc|usr|var|home|boot|bin|sbin|lib|lib64|opt|root|srv)"
+            r"/?\*?)[\"']?(?=[ \t]*(?:$|[;&|)\n#\"'`]))",
+            ("rm ",), "recursive rm of /, a system directory or the home directory", validate=recursive_rm),
+    _inject("destructive_rm", "no_preserve_root", "critical", r"\brm[ \t][^\n]{0,100}?--no-preserve-root\b",
+            ("--no-preserve-root",), "rm with --no-preserve-root"),
+    _inject("destructive_rm", "disk_wipe", "critical",
+            r"\b(?:mkfs(?:\.\w{2,8})?[ \t]+(?:-\S{1,16}[ \t]+){0,4}/dev/(?:sd|nvme|vd|hd|xvd|mmcblk)\w{0,8}|"
+            r"dd[ \t]+if=/dev/(?:zero|u?random)[ \t]+of=/dev/(?:sd|nvme|vd|hd|xvd|mmcblk)\w{0,8})",
+            ("mkfs", "dd "), "filesystem creation or dd over a disk device"),
+    _inject("destructive_rm", "fork_bomb", "high", r":\(\)[ \t]*\{[ \t]*:[ \t]*\|[ \t]*:[ \t]*&[ \t]*\}[ \t]*;[ \t]*:",
+            (":()",), "shell fork bomb"),
+)
+
+_KEY_TYPES = r"(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp(?:256|384|521)|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)"
+_AUTH_KEYS = r"(?:~|\$HOME|\$\{HOME\}|/root|/home/[\w.-]{1,64})?/?\.ssh/authorized_keys2?\b"
+
+SSH_KEY_INJECT = (
+    _inject("ssh_key_inject", "key_appended", "critical",
+            _KEY_TYPES + r"[ \t]+AAAA[A-Za-z0-9+/]{20,1000}+={0,3}[^\n]{0,300}?(?:>>?|\btee[ \t]+-a)[ \t]*"
+            + _AUTH_KEYS, ("authorized_keys",), "public key written into authorized_keys"),
+    _inject("ssh_key_inject", "append_authorized_keys", "high",
+            r"(?:>>|\btee[ \t]+(?:-a|--append))[ \t]*" + _AUTH_KEYS, ("authorized_keys",),
+            "append to an authorized_keys file"),
+)
+
+INJECTION_RULES = (*PIPE_TO_SHELL, *SHELL_EXEC, *REVERSE_SHELL, *DESTRUCTIVE, *SSH_KEY_INJECT)

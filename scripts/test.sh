@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite: bootstrap the venv, make sure jq is present, lint, then pytest.
+# Extra arguments go to pytest (for example: scripts/test.sh -k redaction).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/bootstrap.sh
+
+if ! command -v jq >/dev/null 2>&1; then
+    # jq is a system package; install it when we are allowed to, else the jq tests skip with a reason.
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test: installing jq (system package)" >&2
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; } >/dev/null 2>&1 ||
+            echo "test: could not install jq; tests that need it will be skipped" >&2
+    else
+        echo "test: jq not found and cannot be installed here; tests that need it will be skipped" >&2
+    fi
+fi
+
+echo "test: shellcheck" >&2
+find scripts bench test .ci -name '*.sh' -print0 2>/dev/null | xargs -0 -r .venv/bin/shellcheck
+.venv/bin/shellcheck .ci/run
+echo "test: ruff" >&2
+.venv/bin/ruff check --quiet lib scripts test bench
+echo "test: pytest" >&2
+exec .venv/bin/python -m pytest "$@"

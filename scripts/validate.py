@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Validate the guardian configuration without starting or writing anything.
+
+Reads defaults, the config file (--config, $PICOCLAW_TRAFFIC_GUARDIAN_CONFIG or
+<home>/config.json) and PICOCLAW_TRAFFIC_GUARDIAN_* overrides. Each problem is one line
+naming the key. Exit 0 when valid, 2 when not. --json prints one JSON object instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
+
+from traffic_guardian.cli import EXIT_OK, EXIT_USAGE  # noqa: E402
+from traffic_guardian.config import ConfigError, load_config  # noqa: E402
+
+PROGRAM = "validate.py"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="config file to validate")
+    parser.add_argument("--json", action="store_true", help="print a JSON object on stdout instead of lines")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        if args.json:
+            print(json.dumps({"valid": False, "source": error.source,
+                              "problems": [{"key": p.key, "message": p.message} for p in error.problems]}))
+        else:
+            for problem in error.problems:
+                print(f"{PROGRAM}: {problem.line(error.source)}", file=sys.stderr)
+        return EXIT_USAGE
+    report = {"valid": True, "source": config.source, "home": str(config.home.root),
+              "config_sha256": config.sha256(), "listen": config.proxy_url, "mode": config.mode,
+              "https_inspection": config.https_inspection}
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    else:
+        print(f"{PROGRAM}: valid ({config.source}); home {config.home.root}; listen {config.proxy_url}; "
+              f"mode {config.mode}; https_inspection {'on' if config.https_inspection else 'off'}",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
