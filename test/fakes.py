@@ -1,0 +1,149 @@
+"""Secret-shaped fakes, generated at test time so no secret-shaped literal sits in the repo.
+
+Every generator returns a fresh random value in the real format of its kind. Tests plant
+these and then sweep every output and file for them (see canary.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import string
+
+_ALNUM = string.ascii_letters + string.digits
+_URLSAFE = _ALNUM + "_-"
+_rng = random.SystemRandom()
+
+
+def rand(n: int, alphabet: str = _ALNUM) -> str:
+    while True:
+        value = "".join(_rng.choice(alphabet) for _ in range(n))
+        # keep digits and letters both present, as validators of real keys expect
+        if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
+            return value
+
+
+def openai_project_key() -> str:
+    return "sk-proj-" + rand(74, _URLSAFE).strip("-_") + "T3BlbkFJ" + rand(74, _URLSAFE).strip("-_")
+
+
+def openai_service_account_key() -> str:
+    return "sk-svcacct-" + rand(100, _URLSAFE).strip("-_")
+
+
+def openai_admin_key() -> str:
+    return "sk-admin-" + rand(80, _URLSAFE).strip("-_")
+
+
+def openai_legacy_key() -> str:
+    return "sk-" + rand(20) + "T3BlbkFJ" + rand(20)
+
+
+def anthropic_key() -> str:
+    return "sk-ant-api03-" + rand(93, _URLSAFE).strip("-_") + "AA"
+
+
+def openrouter_key() -> str:
+    return "sk-or-v1-" + rand(64, "0123456789abcdef")
+
+
+def google_key() -> str:
+    return "AIza" + rand(35, _URLSAFE)
+
+
+def groq_key() -> str:
+    return "gsk_" + rand(52)
+
+
+def xai_key() -> str:
+    return "xai-" + rand(80)
+
+
+def perplexity_key() -> str:
+    return "pplx-" + rand(48)
+
+
+def huggingface_token() -> str:
+    return "hf_" + rand(34)
+
+
+def tavily_key() -> str:
+    return "tvly-dev-" + rand(32)
+
+
+def replicate_token() -> str:
+    return "r8_" + rand(37)
+
+
+def deepseek_key() -> str:
+    return "sk-" + rand(32, "0123456789abcdef")
+
+
+def aws_access_key_id() -> str:
+    return "AKIA" + rand(16, string.ascii_uppercase + "234567")
+
+
+def aws_secret_access_key() -> str:
+    return rand(40, _ALNUM + "+/")
+
+
+def github_token() -> str:
+    return "ghp_" + rand(36)
+
+
+def github_fine_grained_token() -> str:
+    return "github_pat_" + rand(22) + "_" + rand(59)
+
+
+def slack_bot_token() -> str:
+    return f"xoxb-{rand(12, string.digits)}-{rand(13, string.digits)}-{rand(24)}"
+
+
+def telegram_bot_token() -> str:
+    return f"{rand(10, string.digits)}:AA{rand(33, _URLSAFE)}"
+
+
+def discord_bot_token() -> str:
+    user_id = str(_rng.randrange(10**17, 10**19))
+    first = base64.urlsafe_b64encode(user_id.encode()).decode().rstrip("=")
+    return f"{first}.{rand(6, _URLSAFE)}.{rand(38, _URLSAFE)}"
+
+
+def stripe_live_key() -> str:
+    return "sk_live_" + rand(99)
+
+
+def jwt() -> str:
+    def segment(payload: str) -> str:
+        return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+    return f"{segment('{\"alg\":\"HS256\",\"typ\":\"JWT\"}')}.{segment('{\"sub\":\"' + rand(12) + '\"}')}.{rand(43, _URLSAFE)}"
+
+
+def pem_private_key(label: str = "PRIVATE KEY") -> str:
+    body = base64.b64encode(_rng.randbytes(600)).decode()
+    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n"
+
+
+def opaque_secret(n: int = 40) -> str:
+    """A secret in no known format (a custom provider key): only known_secret can find it."""
+    return rand(n)
+
+
+ALL_KEY_GENERATORS = {
+    "openai_project": openai_project_key,
+    "openai_service_account": openai_service_account_key,
+    "openai_admin": openai_admin_key,
+    "openai_legacy": openai_legacy_key,
+    "anthropic": anthropic_key,
+    "openrouter": openrouter_key,
+    "google": google_key,
+    "groq": groq_key,
+    "xai": xai_key,
+    "perplexity": perplexity_key,
+    "huggingface": huggingface_token,
+    "tavily": tavily_key,
+    "replicate": replicate_token,
+    "openai_compatible": deepseek_key,
+}
