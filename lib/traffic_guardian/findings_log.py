@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from .writer import log_files
 MAX_LINE_BYTES = 1024 * 1024
 READ_CHUNK = 64 * 1024
 FOLLOW_POLL_SECS = 0.2
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")  # finding.utc_timestamp's form
 
 
 def lock_path_for(live: Path) -> Path:
@@ -383,7 +385,7 @@ class FindingsSummary:
         if isinstance(pattern, str):
             self.by_pattern[pattern] = self.by_pattern.get(pattern, 0) + 1
         timestamp = finding.get("timestamp")
-        if isinstance(timestamp, str):
+        if isinstance(timestamp, str) and _TIMESTAMP.fullmatch(timestamp):
             # Fixed-width UTC timestamps (SPEC section 8) order correctly as strings.
             if self.last_finding_at is None or timestamp > self.last_finding_at:
                 self.last_finding_at = timestamp
