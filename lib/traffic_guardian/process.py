@@ -28,7 +28,8 @@ STOPPED = "stopped"
 STALE = "stale"
 
 # Files that describe one run; stop and stale cleanup remove them together.
-RUN_FILE_NAMES = ("monitor.pid", "state.json", "counters.json", "proxyauth.htpasswd")
+RUN_FILE_NAMES = ("monitor.pid", "state.json", "counters.json", "proxyauth.htpasswd",
+                  "proxy-credentials.json")
 
 
 @dataclass

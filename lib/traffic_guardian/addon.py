@@ -1,0 +1,310 @@
+"""The mitmdump addon: a thin adapter from mitmproxy flows to the detection engine.
+
+Loaded by mitmdump (`-s addon.py`, started by scripts/start.py through monitor.py). Each
+hook turns what mitmproxy saw into an Exchange (exchange.py) and hands it to the Engine;
+findings go to the FindingWriter. The addon only observes: it never changes, delays
+beyond the scan, or blocks a message. Any exception in a hook is logged redacted and
+swallowed, so a bug here cannot break the proxied exchange.
+
+One small class per concern, sharing a GuardianRuntime:
+  GuardianRuntime  options, engine, writer, counters, log redaction, periodic counters file
+  HttpInspector    requests (outbound) and responses (inbound), bounded and decoded;
+                   large or streamed bodies pass through a StreamCopy (stream_copy.py)
+  WebSocketInspector  each message, direction by sender
+  TlsPassthrough   HTTPS off: tunnels pass uninspected; destination and SNI recorded as egress
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+
+# mitmdump loads this file as a script, not as a package module: make `traffic_guardian` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mitmproxy import ctx, http  # noqa: E402
+from mitmproxy.tls import ClientHelloData  # noqa: E402
+
+from traffic_guardian.config import load_config  # noqa: E402
+from traffic_guardian.content_encoding import decode_body  # noqa: E402
+from traffic_guardian.counters import MonitorCounters  # noqa: E402
+from traffic_guardian.engine import Engine  # noqa: E402
+from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
+from traffic_guardian.home import GuardianHome  # noqa: E402
+from traffic_guardian.log_redaction import LogRedactor, install_record_factory  # noqa: E402
+from traffic_guardian.redact import Redactor  # noqa: E402
+from traffic_guardian.stream_copy import StreamCopy, exchanges_from_stream  # noqa: E402
+from traffic_guardian.writer import FindingWriter  # noqa: E402
+
+log = logging.getLogger("traffic_guardian")
+
+COUNTERS_INTERVAL_SECS = 1.0
+# Headers never handed to the engine: our own proxy credentials are not traffic.
+SKIPPED_HEADERS = frozenset({"proxy-authorization"})
+# Content types that are streams by nature: pass them chunk by chunk, never buffered.
+STREAM_CONTENT_TYPES = ("text/event-stream", "application/x-ndjson", "application/stream+json",
+                        "application/jsonl")
+
+
+class GuardianRuntime:
+    """Options and the shared engine/writer/counters; the other addons call into it."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.writer: FindingWriter | None = None
+        self.counters: MonitorCounters | None = None
+        self.home: GuardianHome | None = None
+        self.max_scan_bytes = 262144
+        self.https_inspection = False
+        self.redact_log = LogRedactor()
+        self._counters_task: asyncio.Task | None = None
+
+    def load(self, loader) -> None:
+        install_record_factory(self.redact_log, replace=False)  # before anything can log a URL
+        loader.add_option("guardian_home", str, "", "Guardian home directory (state, logs, CA).")
+        loader.add_option("guardian_config", str, "", "Guardian config file (empty: the usual lookup).")
+        loader.add_option("guardian_https_inspection", bool, False,
+                          "Inspect HTTPS (needs https_inspection in config and start.sh --https-inspection).")
+
+    def configure(self, updated) -> None:
+        if not {"guardian_home", "guardian_config", "guardian_https_inspection"} & set(updated):
+            return
+        if not ctx.options.guardian_home:
+            return
+        env = dict(os.environ)
+        env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"] = ctx.options.guardian_home
+        config = load_config(ctx.options.guardian_config or None, env)
+        home = config.home
+        redactor = Redactor(home.fingerprint_key(create=True))
+        self.engine = Engine.from_config(config, redactor)
+        self.redact_log = LogRedactor(self.engine.redact_text)
+        install_record_factory(self.redact_log)
+        self.writer = FindingWriter.from_config(config)
+        self.home = home
+        self.counters = MonitorCounters(home)
+        self.max_scan_bytes = config.max_scan_bytes
+        self.https_inspection = bool(ctx.options.guardian_https_inspection and config.https_inspection)
+
+    def running(self) -> None:
+        if self.counters is not None and self._counters_task is None:
+            self._counters_task = asyncio.get_running_loop().create_task(self._flush_counters_forever())
+
+    def done(self) -> None:
+        if self._counters_task is not None:
+            self._counters_task.cancel()
+        self.flush_counters(force=True)
+        if self.writer is not None:
+            self.writer.close()
+
+    async def _flush_counters_forever(self) -> None:
+        while True:
+            await asyncio.sleep(COUNTERS_INTERVAL_SECS)
+            self.flush_counters()
+
+    def flush_counters(self, force: bool = False) -> None:
+        if self.counters is None:
+            return
+        try:
+            if self.engine is not None:
+                self.counters.set_expected_uses(self.engine.expected_uses)
+            self.counters.flush(force)
+        except OSError as exc:
+            log.warning("traffic-guardian: cannot write counters: %s", self.redact_log(str(exc)))
+
+    # -- the one path every exchange takes ---------------------------------------------------
+
+    def scan(self, exchange: Exchange) -> None:
+        if self.engine is None or self.writer is None or self.counters is None:
+            return
+        for finding in self.engine.scan(exchange):
+            try:
+                written = self.writer.write(finding)
+            except OSError as exc:
+                message = self.redact_log(f"{type(exc).__name__}: {exc}")
+                self.counters.write_error(message)
+                log.warning("traffic-guardian: cannot write a finding: %s", message)
+                continue
+            self.counters.finding(finding.severity, written)
+
+    def report_error(self, where: str, exc: BaseException) -> None:
+        """Log an addon failure with traffic-derived text redacted; the exchange carries on."""
+        message = self.redact_log(f"{where}: {type(exc).__name__}: {exc}")
+        if self.counters is not None:
+            self.counters.addon_error(message)
+        log.warning("traffic-guardian: addon error (traffic unaffected): %s", message)
+
+    def egress(self, dest: str, protocol: str, inspected: bool, sni: str | None = None) -> None:
+        """Every destination the monitor forwards to. Extension point for the egress inventory."""
+        if self.counters is not None:
+            self.counters.egress_seen(dest, protocol, inspected, sni)
+
+
+def guarded(method):
+    """Run a hook; on any exception report it redacted and let the flow continue untouched."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args):
+        try:
+            return method(self, *args)
+        except Exception as exc:
+            self.runtime.report_error(method.__name__, exc)
+            return None
+
+    return wrapper
+
+
+def _headers(headers: http.Headers) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in headers.items(multi=True) if name.lower() not in SKIPPED_HEADERS]
+
+
+def _peer(flow) -> str:
+    address = getattr(flow.client_conn, "peername", None)
+    return f"{address[0]}:{address[1]}" if address else "unknown"
+
+
+def _wants_stream(message: http.Message, limit: int) -> bool:
+    """Stream (pass chunks as they come) when the body is a stream, unbounded or beyond the scan bound."""
+    content_type = message.headers.get("content-type", "").lower()
+    if content_type.startswith(STREAM_CONTENT_TYPES):
+        return True
+    length = message.headers.get("content-length")
+    if length is None:
+        return "chunked" in message.headers.get("transfer-encoding", "").lower()
+    try:
+        return int(length) > limit
+    except ValueError:
+        return False
+
+
+class HttpInspector:
+    """HTTP(S) requests as outbound exchanges, responses as inbound ones."""
+
+    def __init__(self, runtime: GuardianRuntime):
+        self.runtime = runtime
+
+    def exchange(self, flow: http.HTTPFlow, direction: str, body: bytes) -> Exchange:
+        message = flow.request if direction == OUTBOUND else flow.response
+        assert message is not None
+        limit = self.runtime.max_scan_bytes
+        decoded = decode_body(body[:limit], message.headers.get("content-encoding", ""), limit)
+        return Exchange(
+            direction=direction,
+            dest=f"{flow.request.host}:{flow.request.port}",
+            source=_peer(flow),
+            protocol="https" if flow.request.scheme == "https" else "http",
+            method=flow.request.method,
+            url=flow.request.url if direction == OUTBOUND else "",
+            headers=_headers(message.headers),
+            body=decoded,
+            content_type=message.headers.get("content-type", ""),
+            flow_id=flow.id,
+        )
+
+    @guarded
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if _wants_stream(flow.request, self.runtime.max_scan_bytes):
+            flow.request.stream = self._stream_copy(flow, OUTBOUND)
+
+    @guarded
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            return  # answered by the proxy itself (407 without credentials): nothing left the host
+        runtime = self.runtime
+        if runtime.counters is not None:
+            runtime.counters.bump("requests")
+        protocol = "https" if flow.request.scheme == "https" else "http"
+        runtime.egress(f"{flow.request.host}:{flow.request.port}", protocol, inspected=True)
+        if self._streamed(flow, "request_copy"):
+            return
+        runtime.scan(self.exchange(flow, OUTBOUND, flow.request.raw_content or b""))
+
+    @guarded
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None and _wants_stream(flow.response, self.runtime.max_scan_bytes):
+            flow.response.stream = self._stream_copy(flow, INBOUND)
+
+    @guarded
+    def response(self, flow: http.HTTPFlow) -> None:
+        if self.runtime.counters is not None:
+            self.runtime.counters.bump("responses")
+        if flow.response is None or self._streamed(flow, "response_copy"):
+            return
+        self.runtime.scan(self.exchange(flow, INBOUND, flow.response.raw_content or b""))
+
+    @guarded
+    def error(self, flow: http.HTTPFlow) -> None:
+        # A stream cut short (client gone, upstream reset) still gets its copy scanned.
+        for key in ("request_copy", "response_copy"):
+            copy = flow.metadata.get(f"traffic_guardian.{key}")
+            if copy is not None:
+                copy.finish()
+
+    def _streamed(self, flow: http.HTTPFlow, key: str) -> bool:
+        copy = flow.metadata.get(f"traffic_guardian.{key}")
+        return copy is not None and copy.finished
+
+    def _stream_copy(self, flow: http.HTTPFlow, direction: str) -> StreamCopy:
+        def on_finish(copy: StreamCopy) -> None:
+            exchange = self.exchange(flow, direction, copy.data)
+            for part in exchanges_from_stream(exchange):
+                self.runtime.scan(part)
+
+        copy = StreamCopy(self.runtime.max_scan_bytes, on_finish, self.runtime.report_error)
+        key = "request_copy" if direction == OUTBOUND else "response_copy"
+        flow.metadata[f"traffic_guardian.{key}"] = copy
+        return copy
+
+
+class WebSocketInspector:
+    """Each websocket message: from the client outbound, from the server inbound."""
+
+    def __init__(self, runtime: GuardianRuntime):
+        self.runtime = runtime
+
+    @guarded
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None or not flow.websocket.messages:
+            return
+        message = flow.websocket.messages[-1]
+        # mitmproxy keeps every message of a connection; a long-lived agent socket would grow
+        # without bound. The relay holds its own reference, so keeping only the last is safe.
+        del flow.websocket.messages[:-1]
+        if self.runtime.counters is not None:
+            self.runtime.counters.bump("websocket_messages")
+        limit = self.runtime.max_scan_bytes
+        self.runtime.scan(Exchange(
+            direction=OUTBOUND if message.from_client else INBOUND,
+            dest=f"{flow.request.host}:{flow.request.port}",
+            source=_peer(flow),
+            protocol="websocket",
+            headers=[],
+            body=message.content[:limit],
+            flow_id=flow.id,
+            body_location="websocket.message",
+        ))
+
+
+class TlsPassthrough:
+    """Without HTTPS inspection every TLS connection is tunnelled untouched (no CA involved);
+    its destination and SNI are still recorded as egress."""
+
+    def __init__(self, runtime: GuardianRuntime):
+        self.runtime = runtime
+
+    @guarded
+    def tls_clienthello(self, data: ClientHelloData) -> None:
+        address = data.context.server.address
+        dest = f"{address[0]}:{address[1]}" if address else "unknown"
+        inspected = self.runtime.https_inspection
+        if not inspected:
+            data.ignore_connection = True
+        self.runtime.egress(dest, "https" if inspected else "tls-passthrough", inspected,
+                            data.client_hello.sni)
+
+
+runtime = GuardianRuntime()
+addons = [runtime, HttpInspector(runtime), WebSocketInspector(runtime), TlsPassthrough(runtime)]

@@ -1,0 +1,121 @@
+"""Live counters of the running monitor, written to <home>/run/counters.json for status.py.
+
+The monitor process is the only writer; it rewrites the whole file atomically about once a
+second when something changed, so a reader never sees half a file. Egress destinations are
+kept here too (bounded), so a tunnel we did not inspect is still on record.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+
+from .finding import utc_timestamp
+from .home import GuardianHome
+
+COUNTERS_SCHEMA = "clawsec-traffic-counters/v1"
+MAX_EGRESS_DESTINATIONS = 1000
+MAX_SNI_PER_DESTINATION = 5
+
+
+class MonitorCounters:
+    def __init__(self, home: GuardianHome):
+        self.home = home
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.responses = 0
+        self.websocket_messages = 0
+        self.findings_written = 0
+        self.findings_suppressed = 0
+        self.findings_by_severity: Counter[str] = Counter()
+        self.expected_credential_uses: Counter[str] = Counter()
+        self.write_errors = 0
+        self.last_write_error: str | None = None
+        self.addon_errors = 0
+        self.last_addon_error: str | None = None
+        self.egress: dict[str, dict] = {}
+        self.egress_dropped = 0
+        self.dirty = True
+
+    def bump(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+            self.dirty = True
+
+    def finding(self, severity: str, written: bool) -> None:
+        with self._lock:
+            if written:
+                self.findings_written += 1
+                self.findings_by_severity[severity] += 1
+            else:
+                self.findings_suppressed += 1
+            self.dirty = True
+
+    def set_expected_uses(self, uses: Counter[str]) -> None:
+        with self._lock:
+            if uses != self.expected_credential_uses:
+                self.expected_credential_uses = Counter(uses)
+                self.dirty = True
+
+    def write_error(self, message: str) -> None:
+        """message must already be redacted."""
+        with self._lock:
+            self.write_errors += 1
+            self.last_write_error = message
+            self.dirty = True
+
+    def addon_error(self, message: str) -> None:
+        """message must already be redacted."""
+        with self._lock:
+            self.addon_errors += 1
+            self.last_addon_error = message
+            self.dirty = True
+
+    def egress_seen(self, dest: str, protocol: str, inspected: bool, sni: str | None = None) -> None:
+        with self._lock:
+            entry = self.egress.get(dest)
+            if entry is None:
+                if len(self.egress) >= MAX_EGRESS_DESTINATIONS:
+                    self.egress_dropped += 1
+                    self.dirty = True
+                    return
+                entry = self.egress[dest] = {"count": 0, "protocols": [], "sni": [], "inspected": inspected,
+                                             "first_seen": utc_timestamp()}
+            entry["count"] += 1
+            entry["last_seen"] = utc_timestamp()
+            entry["inspected"] = entry["inspected"] or inspected
+            if protocol not in entry["protocols"]:
+                entry["protocols"].append(protocol)
+            if sni and sni not in entry["sni"] and len(entry["sni"]) < MAX_SNI_PER_DESTINATION:
+                entry["sni"].append(sni)
+            self.dirty = True
+
+    def to_dict(self) -> dict:
+        with self._lock:
+            return {
+                "schema_version": COUNTERS_SCHEMA,
+                "requests": self.requests,
+                "responses": self.responses,
+                "websocket_messages": self.websocket_messages,
+                "findings_written": self.findings_written,
+                "findings_suppressed": self.findings_suppressed,
+                "findings_by_severity": dict(self.findings_by_severity),
+                "expected_credential_uses": dict(self.expected_credential_uses),
+                "write_errors": self.write_errors,
+                "last_write_error": self.last_write_error,
+                "addon_errors": self.addon_errors,
+                "last_addon_error": self.last_addon_error,
+                "egress": {dest: dict(entry) for dest, entry in self.egress.items()},
+                "egress_dropped": self.egress_dropped,
+                "updated_at": utc_timestamp(),
+            }
+
+    def flush(self, force: bool = False) -> bool:
+        """Rewrite counters.json when something changed (or force); True when written."""
+        if not (self.dirty or force):
+            return False
+        self.dirty = False
+        data = json.dumps(self.to_dict(), indent=2, sort_keys=True).encode() + b"\n"
+        self.home.write_atomic(self.home.counters_file, data)
+        return True

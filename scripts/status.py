@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Report whether the traffic monitor runs, how it is set up, and what it has found.
+
+running / stopped / stale (a pidfile whose process is gone or is not our monitor), pid,
+listener, mode, HTTPS inspection and the guardian CA's SHA-256 fingerprint, uptime,
+traffic counters and expected credential uses (provider keys seen going to their own
+provider), findings by severity and the last N findings (already redacted in the log).
+--json prints one JSON object on stdout. Exit 0 running, 3 not running (LSB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
+
+from traffic_guardian.cli import EXIT_NOT_RUNNING, EXIT_OK, emit_json_line  # noqa: E402
+from traffic_guardian.config import ConfigError, load_config  # noqa: E402
+from traffic_guardian.findings_log import read_log  # noqa: E402
+from traffic_guardian.formatting import format_finding_line, format_severity_counts, terminal_safe  # noqa: E402
+from traffic_guardian.home import GuardianHome  # noqa: E402
+from traffic_guardian.process import monitor_status, read_counters  # noqa: E402
+from traffic_guardian.trust import guardian_ca_fingerprint  # noqa: E402
+
+PROGRAM = "status.py"
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+
+
+def findings_log_path(args, home: GuardianHome, info: dict) -> Path:
+    """The running monitor's log (from its state), else the configured one, else the default."""
+    if info.get("findings_log"):
+        return Path(info["findings_log"])
+    try:
+        return load_config(args.config).log_path
+    except ConfigError as error:
+        print(f"{PROGRAM}: {error.source}: config does not load; reading the default log location",
+              file=sys.stderr)
+        return home.root / "logs" / "findings.jsonl"
+
+
+def uptime_seconds(started_at: str | None) -> int | None:
+    if not started_at:
+        return None
+    try:
+        started = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return max(0, int((datetime.now(UTC) - started).total_seconds()))
+
+
+def collect(args) -> dict:
+    home = GuardianHome.from_env()
+    status = monitor_status(home)
+    info = status.info if status.running else {}
+    counters = read_counters(home) if status.running else {}
+    log_path = findings_log_path(args, home, info)
+    reader = read_log(log_path)
+    by_severity = dict.fromkeys(SEVERITY_ORDER, 0)
+    last: list[dict] = []
+    total = 0
+    for finding in reader:
+        total += 1
+        severity = finding.get("severity")
+        if isinstance(severity, str):
+            by_severity[severity] = by_severity.get(severity, 0) + 1
+        last.append(finding)
+        if len(last) > args.last:
+            last.pop(0)
+    fingerprint = info.get("ca_fingerprint_sha256")
+    if status.running and info.get("https_inspection") and not fingerprint:
+        fingerprint = guardian_ca_fingerprint(home)
+    return {
+        "state": status.state,
+        "pid": status.pid,
+        "home": str(home.root),
+        "listen": info.get("listen"),
+        "proxy_url": info.get("proxy_url"),
+        "mode": info.get("mode"),
+        "https_inspection": info.get("https_inspection"),
+        "ca_fingerprint_sha256": fingerprint,
+        "started_at": info.get("started_at"),
+        "uptime_seconds": uptime_seconds(info.get("started_at")),
+        "config_sha256": info.get("config_sha256"),
+        "skill_version": info.get("skill_version"),
+        "requests": counters.get("requests"),
+        "expected_credential_uses": counters.get("expected_credential_uses", {}),
+        "write_errors": counters.get("write_errors"),
+        "last_write_error": counters.get("last_write_error"),
+        "egress_destinations": len(counters.get("egress", {})) if counters else None,
+        "findings_log": str(log_path),
+        "findings_total": total,
+        "findings_by_severity": by_severity,
+        "unreadable_log_lines": reader.skipped,
+        "last_findings": last[::-1] if args.last else [],
+    }
+
+
+def print_human(report: dict) -> None:
+    state = report["state"]
+    lines = [f"traffic-guardian: {state}" + (f" (pid {report['pid']})" if report["pid"] else "")]
+    if state == "stale":
+        lines.append("  stale pidfile: the process is gone or is not our monitor; scripts/stop.py cleans it")
+    if state == "running":
+        https = "on" if report["https_inspection"] else "off (tunnels pass through; destinations recorded)"
+        lines += [
+            f"  listener: {report['proxy_url']}  mode: {report['mode']}  uptime: {report['uptime_seconds']}s",
+            f"  https inspection: {https}",
+        ]
+        if report["ca_fingerprint_sha256"]:
+            lines.append(f"  guardian CA SHA-256: {report['ca_fingerprint_sha256']}")
+        uses = report["expected_credential_uses"]
+        lines.append(f"  requests: {report['requests'] or 0}  expected credential uses: "
+                     + (", ".join(f"{terminal_safe(k)} {v}" for k, v in sorted(uses.items())) or "none"))
+        if report["write_errors"]:
+            last_error = terminal_safe(report["last_write_error"])
+            lines.append(f"  write errors: {report['write_errors']} (last: {last_error})")
+    counts = format_severity_counts(report["findings_by_severity"])
+    lines.append(f"  findings: {report['findings_total']} ({counts})  log: {report['findings_log']}")
+    if report["unreadable_log_lines"]:
+        lines.append(f"  unreadable log lines skipped: {report['unreadable_log_lines']}")
+    if report["last_findings"]:
+        lines.append(f"  last {len(report['last_findings'])} findings (newest first):")
+        lines += [f"    {format_finding_line(finding)}" for finding in report["last_findings"]]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--last", type=int, default=5, metavar="N",
+                        help="show the last N findings (default 5)")
+    parser.add_argument("--config", help="config file (used only to find the log when no monitor runs)")
+    args = parser.parse_args(argv)
+    if args.last < 0:
+        parser.error("--last must be 0 or more")
+    report = collect(args)
+    if args.json:
+        emit_json_line(report)
+    else:
+        print_human(report)
+    return EXIT_OK if report["state"] == "running" else EXIT_NOT_RUNNING
+
+
+if __name__ == "__main__":
+    sys.exit(main())
