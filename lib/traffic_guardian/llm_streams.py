@@ -1,0 +1,577 @@
+"""LLM stream reassembly: the text the agent will read, rebuilt from bytes as they pass.
+
+An injected command reaches the agent inside a streamed answer or tool call, split across
+dozens of events and TCP reads, each piece JSON-escaped. The raw stream holds only
+fragments (`"cu"`, `"rl http:/"`); the reassembled text holds the command. This module
+turns byte chunks, split anywhere (mid-line, mid-UTF-8 sequence), into the texts of each
+content block and tool call, so the engine scans each text once, as one inbound Exchange.
+
+Formats are recognised by content type and by the shape of each event, never by host:
+gateways and OpenAI-compatible servers speak these dialects on any host.
+
+  SSE (text/event-stream), each `data:` payload parsed as JSON:
+    OpenAI chat completions  choices[].delta.content, delta.tool_calls[].function.arguments
+    OpenAI Responses API     response.output_text.delta, response.function_call_arguments.delta
+    Anthropic Messages       content_block_delta: text_delta, input_json_delta.partial_json
+    Gemini (alt=sse)         candidates[].content.parts[].text, functionCall.args
+    anything else            the string values of each JSON event, or the raw data text
+  JSON streams (application/json, ndjson): Gemini streamGenerateContent's JSON array, or a
+  sequence of JSON values, each element handled as above.
+
+Located texts: response.stream:text (answer text), response.stream:tool_call (tool-call
+arguments), response.stream:tool_result (results of server-side tools carried in the
+stream), response.stream:data (events of no known shape).
+
+Memory per stream is bounded by max_scan_bytes: a pending SSE line or JSON element is cut
+there, and the text held for open blocks never exceeds it in total. What does not fit is
+counted (dropped_chars, dropped_bytes), not kept. A block is released as soon as it
+closes (content_block_stop, finish_reason, ...), so a long stream keeps scanning.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from .exchange import INBOUND, Exchange
+
+TEXT = "response.stream:text"
+TOOL_CALL = "response.stream:tool_call"
+TOOL_RESULT = "response.stream:tool_result"
+DATA = "response.stream:data"
+
+SSE_TYPES = ("text/event-stream",)
+JSON_STREAM_TYPES = ("application/json", "application/x-ndjson", "application/ndjson", "application/jsonl",
+                     "application/x-jsonlines", "application/json-seq", "application/stream+json",
+                     "application/x-json-stream")
+
+_ANTHROPIC_EVENTS = frozenset({"message_start", "message_delta", "message_stop", "content_block_start",
+                               "content_block_delta", "content_block_stop", "ping", "error"})
+# A Gemini chunk with no candidates still carries one of these (the final usage chunk).
+_GEMINI_KEYS = frozenset({"usageMetadata", "modelVersion", "promptFeedback"})
+# Anthropic blocks the agent acts on; thinking is the model's own reasoning and is not scanned.
+_ANTHROPIC_CALL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
+_ANTHROPIC_SILENT_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+_RESPONSES_CALL_DELTAS = frozenset({"response.function_call_arguments.delta",
+                                    "response.custom_tool_call_input.delta",
+                                    "response.mcp_call_arguments.delta"})
+_RESPONSES_CALL_DONES = {"response.function_call_arguments.done": "arguments",
+                         "response.custom_tool_call_input.done": "input",
+                         "response.mcp_call_arguments.done": "arguments"}
+
+_EOL = re.compile(rb"\r\n?|\n")
+_STRING_STOP = re.compile(rb'["\\]')
+_STRUCTURE = re.compile(rb'[\[\]{}"]')
+MAX_STRING_VALUES = 4096  # per unknown event: bounds the walk as well as the bytes
+
+
+def stream_kind(content_type: str) -> str | None:
+    """'sse', 'json', or None when the content type is not a stream this module reads."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in SSE_TYPES:
+        return "sse"
+    if media in JSON_STREAM_TYPES or media.endswith("+json"):
+        return "json"
+    return None
+
+
+@dataclass(frozen=True)
+class StreamText:
+    """One reassembled text: where the agent reads it, the dialect it came in, and whether it was cut."""
+
+    location: str
+    text: str
+    format: str
+    truncated: bool = False
+
+
+@dataclass
+class _Segment:
+    location: str
+    format: str
+    pieces: list[str] = field(default_factory=list)
+    length: int = 0
+    truncated: bool = False
+
+
+class _SSEParser:
+    """WHATWG event-stream parsing over bytes: CR, LF or CRLF line ends (a CRLF may be split
+    between chunks), comments, multi-line data, event names.
+
+    Lines are split on bytes and decoded only when complete, so a UTF-8 sequence cut by a
+    chunk boundary is never decoded in halves. A line or event longer than the limit is
+    dropped whole (its JSON could not be parsed anyway) and counted.
+    """
+
+    def __init__(self, limit: int, on_event: Callable[[str, str], None]):
+        self.limit = limit
+        self.on_event = on_event
+        self.partial = bytearray()
+        self.overflow = False  # the current line passed the limit: discard until its end
+        self.skip_lf = False  # the previous chunk ended in CR: a leading LF belongs to it
+        self.started = False
+        self.event = ""
+        self.data: list[str] = []
+        self.data_len = 0
+        self.truncated = False
+        self.dropped_bytes = 0
+
+    def feed(self, data: bytes) -> None:
+        if self.skip_lf and data[:1] == b"\n":
+            data = data[1:]
+        self.skip_lf = False
+        start = 0
+        for eol in _EOL.finditer(data):
+            self._extend(data[start:eol.start()])
+            self._end_line()
+            start = eol.end()
+            if eol.group() == b"\r" and start == len(data):
+                self.skip_lf = True
+        self._extend(data[start:])
+
+    def finish(self) -> None:
+        # Lenient at the end: a last line or event without its blank line is still read,
+        # since some clients act on it and hiding a payload there must not work.
+        if self.partial or self.overflow:
+            self._end_line()
+        self._dispatch()
+
+    def _extend(self, piece: bytes) -> None:
+        if not piece:
+            return
+        if self.overflow or len(self.partial) + len(piece) > self.limit:
+            self.dropped_bytes += len(piece) + len(self.partial)
+            self.partial.clear()
+            self.overflow = True
+            return
+        self.partial += piece
+
+    def _end_line(self) -> None:
+        if self.overflow:
+            self.overflow = False
+            self.truncated = True
+            return
+        line = self.partial.decode("utf-8", "replace")
+        self.partial.clear()
+        if not self.started:
+            self.started = True
+            line = line.removeprefix("\ufeff")
+        if not line:
+            self._dispatch()
+            return
+        if line.startswith(":"):
+            return
+        name, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            if self.data_len + len(value) > self.limit:
+                self.truncated = True
+                self.dropped_bytes += len(value)
+                return
+            self.data.append(value)
+            self.data_len += len(value) + 1
+        elif name == "event":
+            self.event = value
+
+    def _dispatch(self) -> None:
+        data, event, truncated = "\n".join(self.data), self.event, self.truncated
+        had_data = bool(self.data)
+        self.data, self.data_len, self.event, self.truncated = [], 0, "", False
+        if had_data and not truncated:
+            self.on_event(event, data)
+
+
+class _JSONSequence:
+    """Complete JSON values out of a byte stream: the elements of a JSON array sent piece by
+    piece (Gemini's streamGenerateContent without alt=sse), or NDJSON / concatenated values.
+
+    It tracks only nesting and string state and jumps between structural bytes with a
+    regex, so the cost is linear and each element is parsed once, when it closes.
+    """
+
+    def __init__(self, limit: int, on_value: Callable[[object], None]):
+        self.limit = limit
+        self.on_value = on_value
+        self.base: int | None = None  # nesting depth of elements: 1 inside an outer array, else 0
+        self.depth = 0
+        self.in_string = False
+        self.escape = False
+        self.element: bytearray | None = None
+        self.overflow = False
+        self.dropped_bytes = 0
+
+    def feed(self, data: bytes) -> None:
+        i, n = 0, len(data)
+        if self.base is None:
+            body = data.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()
+            if not body:
+                return
+            i = n - len(body)
+            if body[:1] == b"[":
+                self.base, self.depth, i = 1, 1, i + 1
+            else:
+                self.base = 0
+        start = i if self.element is not None else None
+        while i < n:
+            if self.escape:
+                self.escape = False
+                i += 1
+                continue
+            if self.in_string:
+                stop = _STRING_STOP.search(data, i)
+                if stop is None:
+                    break
+                i = stop.end()
+                if stop.group() == b"\\":
+                    self.escape = True
+                else:
+                    self.in_string = False
+                continue
+            mark = _STRUCTURE.search(data, i)
+            if mark is None:
+                break
+            i = mark.end()
+            byte = mark.group()
+            if byte == b'"':
+                self.in_string = True
+            elif byte in (b"[", b"{"):
+                if self.depth == self.base and self.element is None:
+                    self.element, self.overflow, start = bytearray(), False, mark.start()
+                self.depth += 1
+            else:
+                self.depth = max(0, self.depth - 1)
+                if self.depth == self.base and self.element is not None:
+                    self._collect(data[start:i])
+                    self._close_element()
+                    start = None
+        if self.element is not None and start is not None:
+            self._collect(data[start:])
+
+    def finish(self) -> None:
+        self.element = None
+
+    def _collect(self, piece: bytes) -> None:
+        if self.overflow:
+            self.dropped_bytes += len(piece)
+        elif len(self.element) + len(piece) > self.limit:
+            self.dropped_bytes += len(self.element) + len(piece)
+            self.element.clear()
+            self.overflow = True
+        else:
+            self.element += piece
+
+    def _close_element(self) -> None:
+        element, overflow = self.element, self.overflow
+        self.element, self.overflow = None, False
+        if overflow:
+            return
+        try:
+            value = json.loads(bytes(element))
+        except (ValueError, RecursionError):
+            return
+        self.on_value(value)
+
+
+class StreamReassembler:
+    """Reassembles one response stream. feed() each chunk as it passes and scan what it
+    returns (blocks that just closed); finish() at the end returns the rest. Every text is
+    returned exactly once.
+    """
+
+    def __init__(self, content_type: str, max_scan_bytes: int = 262144):
+        kind = stream_kind(content_type)
+        if kind is None:
+            raise ValueError(f"not an LLM stream content type: {content_type!r}")
+        self.kind = kind
+        self.limit = max_scan_bytes
+        self.formats: list[str] = []  # dialects seen, in order (openai_chat, anthropic, ...)
+        self.bytes_seen = 0
+        self.events = 0
+        self.dropped_chars = 0  # text beyond the budget, counted not kept
+        self._open: dict[tuple, _Segment] = {}
+        self._delta_seen: set[tuple] = set()
+        self._ready: list[StreamText] = []
+        self._held = 0
+        self._anonymous = 0
+        self._finished = False
+        if kind == "sse":
+            self._parser = _SSEParser(max_scan_bytes, self._on_sse_event)
+        else:
+            self._parser = _JSONSequence(max_scan_bytes, self._on_value)
+
+    @property
+    def dropped_bytes(self) -> int:
+        return self._parser.dropped_bytes
+
+    def feed(self, chunk: bytes) -> list[StreamText]:
+        if self._finished or not chunk:
+            return []
+        self.bytes_seen += len(chunk)
+        self._parser.feed(bytes(chunk))
+        return self._take_ready()
+
+    def finish(self) -> list[StreamText]:
+        if self._finished:
+            return []
+        self._finished = True
+        self._parser.finish()
+        for key in list(self._open):
+            self._close(key)
+        return self._take_ready()
+
+    # -- events ------------------------------------------------------------------------
+
+    def _on_sse_event(self, event: str, data: str) -> None:
+        stripped = data.strip()
+        if stripped == "[DONE]":
+            return
+        if stripped[:1] in ("{", "["):
+            try:
+                value = json.loads(stripped)
+            except (ValueError, RecursionError):
+                value = None
+            if value is not None:
+                if isinstance(value, dict) and "type" not in value and event not in ("", "message"):
+                    value = {**value, "type": event}
+                self._on_value(value)
+                return
+        self.events += 1
+        self._append(("data",), DATA, "sse", data + "\n")
+
+    def _on_value(self, value: object) -> None:
+        self.events += 1
+        if isinstance(value, dict):
+            kind = value.get("type")
+            if isinstance(kind, str) and kind.startswith("response."):
+                return self._openai_responses(kind, value)
+            if kind in _ANTHROPIC_EVENTS:
+                return self._anthropic(kind, value)
+            if isinstance(value.get("choices"), list):
+                return self._openai_chat(value)
+            if isinstance(value.get("candidates"), list) or not _GEMINI_KEYS.isdisjoint(value):
+                return self._gemini(value)
+        strings: list[str] = []
+        _string_values(value, strings, self.limit)
+        if strings:
+            self._append(("data",), DATA, self.kind, "\n".join(strings) + "\n")
+
+    def _openai_chat(self, chunk: dict) -> None:
+        fmt = self._saw("openai_chat")
+        for position, choice in enumerate(chunk["choices"]):
+            if not isinstance(choice, dict):
+                continue
+            index = _index(choice.get("index"), position)
+            # delta: a streamed chunk; message: the same shape unstreamed; text: legacy completions
+            for body in (choice.get("delta"), choice.get("message")):
+                if not isinstance(body, dict):
+                    continue
+                self._append(("chat", index, "text"), TEXT, fmt, _text_of(body.get("content")))
+                calls = body.get("tool_calls")
+                for call_position, call in enumerate(calls if isinstance(calls, list) else ()):
+                    function = call.get("function") if isinstance(call, dict) else None
+                    if isinstance(function, dict):
+                        key = ("chat", index, "tool", _index(call.get("index"), call_position))
+                        self._append(key, TOOL_CALL, fmt, function.get("arguments"))
+                legacy = body.get("function_call")
+                if isinstance(legacy, dict):
+                    self._append(("chat", index, "function"), TOOL_CALL, fmt, legacy.get("arguments"))
+            self._append(("chat", index, "text"), TEXT, fmt, _text_of(choice.get("text")))
+            if choice.get("finish_reason"):
+                self._close_prefix(("chat", index))
+
+    def _openai_responses(self, kind: str, event: dict) -> None:
+        fmt = self._saw("openai_responses")
+        output = _index(event.get("output_index"), 0)
+        text_key = ("responses", output, _index(event.get("content_index"), 0))
+        call_key = ("responses", output, "call")
+        if kind == "response.output_text.delta":
+            self._append(text_key, TEXT, fmt, event.get("delta"), delta=True)
+        elif kind == "response.output_text.done":
+            self._done(text_key, TEXT, fmt, event.get("text"))
+        elif kind in _RESPONSES_CALL_DELTAS:
+            self._append(call_key, TOOL_CALL, fmt, event.get("delta"), delta=True)
+        elif kind in _RESPONSES_CALL_DONES:
+            self._done(call_key, TOOL_CALL, fmt, event.get(_RESPONSES_CALL_DONES[kind]))
+        elif kind == "response.output_item.done":
+            # Message and call items repeat what their deltas carried; only a remote MCP
+            # call's output (a tool result the agent will read) is new here.
+            item = event.get("item")
+            if isinstance(item, dict) and item.get("type") == "mcp_call":
+                self._whole(TOOL_RESULT, fmt, item.get("output"))
+
+    def _anthropic(self, kind: str, event: dict) -> None:
+        fmt = self._saw("anthropic")
+        key = ("anthropic", _index(event.get("index"), 0))
+        if kind == "content_block_start":
+            block = event.get("content_block")
+            block_type = block.get("type") if isinstance(block, dict) else None
+            if block_type == "text":
+                self._append(key, TEXT, fmt, block.get("text"))
+            elif block_type in _ANTHROPIC_CALL_BLOCKS:
+                self._open_segment(key, TOOL_CALL, fmt)
+                if block.get("input"):
+                    self._append(key, TOOL_CALL, fmt, json.dumps(block["input"], ensure_ascii=False))
+            elif isinstance(block, dict) and block_type not in _ANTHROPIC_SILENT_BLOCKS:
+                # web_search_tool_result, mcp_tool_result, ...: a tool result, delivered whole
+                strings: list[str] = []
+                _string_values(block, strings, self.limit)
+                self._append(key, TOOL_RESULT, fmt, "\n".join(strings))
+        elif kind == "content_block_delta":
+            delta = event.get("delta")
+            delta_type = delta.get("type") if isinstance(delta, dict) else None
+            if delta_type == "text_delta":
+                self._append(key, TEXT, fmt, delta.get("text"))
+            elif delta_type == "input_json_delta":
+                self._append(key, TOOL_CALL, fmt, delta.get("partial_json"))
+        elif kind == "content_block_stop":
+            self._close(key)
+
+    def _gemini(self, chunk: dict) -> None:
+        fmt = self._saw("gemini")
+        candidates = chunk.get("candidates")
+        for position, candidate in enumerate(candidates if isinstance(candidates, list) else ()):
+            if not isinstance(candidate, dict):
+                continue
+            key = ("gemini", _index(candidate.get("index"), position))
+            content = candidate.get("content")
+            parts = content.get("parts") if isinstance(content, dict) else None
+            for part in parts if isinstance(parts, list) else ():
+                if not isinstance(part, dict) or part.get("thought") is True:
+                    continue
+                self._append(key, TEXT, fmt, part.get("text"))
+                call = part.get("functionCall")
+                if isinstance(call, dict):  # Gemini sends each call whole, args as an object
+                    self._whole(TOOL_CALL, fmt, json.dumps(call.get("args", {}), ensure_ascii=False))
+                code = part.get("executableCode")
+                if isinstance(code, dict):
+                    self._whole(TOOL_CALL, fmt, code.get("code"))
+                result = part.get("codeExecutionResult")
+                if isinstance(result, dict):
+                    self._whole(TOOL_RESULT, fmt, result.get("output"))
+            if candidate.get("finishReason"):
+                self._close(key)
+
+    # -- segments ----------------------------------------------------------------------
+
+    def _saw(self, fmt: str) -> str:
+        if fmt not in self.formats:
+            self.formats.append(fmt)
+        return fmt
+
+    def _open_segment(self, key: tuple, location: str, fmt: str) -> _Segment:
+        segment = self._open.get(key)
+        if segment is None:
+            segment = self._open[key] = _Segment(location, fmt)
+        return segment
+
+    def _append(self, key: tuple, location: str, fmt: str, text, delta: bool = False) -> None:
+        if not isinstance(text, str) or not text:
+            return
+        if delta:
+            self._delta_seen.add(key)
+        segment = self._open_segment(key, location, fmt)
+        room = max(0, self.limit - self._held)
+        kept = text[:room]
+        if len(kept) < len(text):
+            self.dropped_chars += len(text) - len(kept)
+            segment.truncated = True
+        if kept:
+            segment.pieces.append(kept)
+            segment.length += len(kept)
+            self._held += len(kept)
+
+    def _done(self, key: tuple, location: str, fmt: str, whole_text) -> None:
+        """A 'done' event repeats the deltas; its text counts only when no delta came."""
+        if key not in self._delta_seen:
+            self._append(key, location, fmt, whole_text)
+        self._delta_seen.discard(key)
+        self._close(key)
+
+    def _whole(self, location: str, fmt: str, text) -> None:
+        self._anonymous += 1
+        key = ("whole", self._anonymous)
+        self._append(key, location, fmt, text)
+        self._close(key)
+
+    def _close(self, key: tuple) -> None:
+        segment = self._open.pop(key, None)
+        if segment is None:
+            return
+        self._held -= segment.length
+        if segment.length:
+            self._ready.append(StreamText(segment.location, "".join(segment.pieces), segment.format,
+                                          segment.truncated))
+
+    def _close_prefix(self, prefix: tuple) -> None:
+        for key in [k for k in self._open if k[: len(prefix)] == prefix]:
+            self._close(key)
+
+    def _take_ready(self) -> list[StreamText]:
+        ready, self._ready = self._ready, []
+        return ready
+
+
+def reassembler_for(content_type: str, max_scan_bytes: int = 262144) -> StreamReassembler | None:
+    """A reassembler when the content type is an event stream or a JSON stream, else None."""
+    if stream_kind(content_type) is None:
+        return None
+    return StreamReassembler(content_type, max_scan_bytes)
+
+
+def reassemble(chunks: Iterable[bytes], content_type: str, max_scan_bytes: int = 262144) -> list[StreamText]:
+    """Every text of a whole recorded stream (offline use and tests)."""
+    reassembler = StreamReassembler(content_type, max_scan_bytes)
+    texts: list[StreamText] = []
+    for chunk in chunks:
+        texts.extend(reassembler.feed(chunk))
+    texts.extend(reassembler.finish())
+    return texts
+
+
+def stream_exchanges(texts: Iterable[StreamText], template: Exchange) -> list[Exchange]:
+    """One inbound Exchange per reassembled text, located where the agent reads it.
+
+    Headers are left out: the response's headers are scanned once with the response itself.
+    """
+    return [
+        replace(template, direction=INBOUND, headers=[], body=text.text, body_location=text.location,
+                content_type="")
+        for text in texts
+    ]
+
+
+def _index(value, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _text_of(content) -> str | None:
+    """Message content as text: a string, or the text parts of a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [part.get("text") for part in content if isinstance(part, dict)]
+        return "".join(text for text in texts if isinstance(text, str)) or None
+    return None
+
+
+def _string_values(node, out: list[str], budget: int) -> None:
+    """String values of a JSON value, and of JSON inside those strings one level down."""
+    used = 0
+    stack = [(node, 1)]
+    while stack and used < budget and len(out) < MAX_STRING_VALUES:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            used += len(item) + 1
+            if depth < 2 and item.lstrip()[:1] in ("{", "[") and "\\" in item:
+                try:
+                    stack.append((json.loads(item), depth + 1))
+                except (ValueError, RecursionError):
+                    pass
+        elif isinstance(item, dict):
+            stack.extend((value, depth) for value in reversed(item.values()))
+        elif isinstance(item, list):
+            stack.extend((value, depth) for value in reversed(item))
