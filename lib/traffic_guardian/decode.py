@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
+from .smuggling import hidden_text
+
 # A run of base64 (standard or URL-safe) long enough to hide a key. A single character
 # class and an optional '=' tail: no nested quantifiers, so matching stays linear.
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
@@ -44,6 +46,11 @@ def views(text: str, budget: int, form_encoded: bool = False) -> list[View]:
     json_text = json_strings(text, budget)
     if json_text is not None:
         result.append(View(json_text, "json"))
+    for view in list(result):  # invisible Unicode: tag characters, zero-width runs, bidi (smuggling.py)
+        revealed = hidden_text(view.text)
+        if revealed is not None:
+            label = "unicode" if view.encoding == "raw" else f"{view.encoding}+unicode"
+            result.append(View(revealed[:budget], label))
     for view in list(result):
         decoded_b64 = base64_texts(view.text, budget)
         if decoded_b64:

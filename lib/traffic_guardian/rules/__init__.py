@@ -62,8 +62,9 @@ def ruleset_digest(rules: tuple[Rule, ...]) -> str:
 def _load() -> tuple[Rule, ...]:
     from .exfil import EXFIL_RULES
     from .injection import INJECTION_RULES
+    from .prompt import PROMPT_RULES
 
-    return (*EXFIL_RULES, *INJECTION_RULES)
+    return (*EXFIL_RULES, *INJECTION_RULES, *PROMPT_RULES)
 
 
 RULESET: tuple[Rule, ...] = _load()
