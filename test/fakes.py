@@ -19,7 +19,9 @@ def rand(n: int, alphabet: str = _ALNUM) -> str:
     while True:
         value = "".join(_rng.choice(alphabet) for _ in range(n))
         # keep digits and letters both present, as validators of real keys expect
-        if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
+        # (an alphabet without both, such as digits only, cannot and need not mix)
+        mixable = any(c.isdigit() for c in alphabet) and any(c.isalpha() for c in alphabet)
+        if not mixable or any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
             return value
 
 
@@ -117,7 +119,9 @@ def jwt() -> str:
     def segment(payload: str) -> str:
         return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
-    return f"{segment('{\"alg\":\"HS256\",\"typ\":\"JWT\"}')}.{segment('{\"sub\":\"' + rand(12) + '\"}')}.{rand(43, _URLSAFE)}"
+    header = segment('{"alg":"HS256","typ":"JWT"}')
+    payload = segment('{"sub":"' + rand(12) + '"}')
+    return f"{header}.{payload}.{rand(43, _URLSAFE)}"
 
 
 def pem_private_key(label: str = "PRIVATE KEY") -> str:
