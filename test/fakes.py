@@ -111,6 +111,19 @@ def discord_bot_token() -> str:
     return f"{first}.{rand(6, _URLSAFE)}.{rand(38, _URLSAFE)}"
 
 
+def slack_webhook_url() -> str:
+    upper = string.ascii_uppercase + string.digits
+    return f"https://hooks.slack.com/services/T{rand(10, upper)}/B{rand(10, upper)}/{rand(24)}"
+
+
+def discord_webhook_url() -> str:
+    return f"https://discord.com/api/webhooks/{rand(19, string.digits)}/{rand(68, _URLSAFE)}"
+
+
+def stripe_test_key() -> str:
+    return "sk_test_" + rand(99)
+
+
 def stripe_live_key() -> str:
     return "sk_live_" + rand(99)
 
