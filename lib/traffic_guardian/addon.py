@@ -35,6 +35,7 @@ from traffic_guardian.counters import MonitorCounters  # noqa: E402
 from traffic_guardian.engine import Engine  # noqa: E402
 from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
 from traffic_guardian.home import GuardianHome  # noqa: E402
+from traffic_guardian.llm_streams import reassembler_for, stream_exchanges  # noqa: E402
 from traffic_guardian.log_redaction import LogRedactor, install_record_factory  # noqa: E402
 from traffic_guardian.redact import Redactor  # noqa: E402
 from traffic_guardian.stream_copy import StreamCopy, exchanges_from_stream  # noqa: E402
@@ -253,7 +254,18 @@ class HttpInspector:
             for part in exchanges_from_stream(exchange):
                 self.runtime.scan(part)
 
-        copy = StreamCopy(self.runtime.max_scan_bytes, on_finish, self.runtime.report_error)
+        def on_texts(texts) -> None:  # reassembled LLM stream texts, as each block closes
+            for part in stream_exchanges(texts, self.exchange(flow, direction, b"")):
+                self.runtime.scan(part)
+
+        # An inbound LLM stream is reassembled as it passes when its chunks are readable as
+        # they come; a compressed one is decoded and reassembled at the end (exchanges_from_stream).
+        limit, reassembler = self.runtime.max_scan_bytes, None
+        message = flow.response if direction == INBOUND else None
+        encoding = message.headers.get("content-encoding", "").strip().lower() if message is not None else "-"
+        if encoding in ("", "identity"):
+            reassembler = reassembler_for(message.headers.get("content-type", ""), limit)
+        copy = StreamCopy(limit, on_finish, self.runtime.report_error, reassembler, on_texts)
         key = "request_copy" if direction == OUTBOUND else "response_copy"
         flow.metadata[f"traffic_guardian.{key}"] = copy
         return copy

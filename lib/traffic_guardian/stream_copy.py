@@ -5,28 +5,35 @@ monitor cannot buffer it. mitmproxy calls `flow.response.stream` (or `flow.reque
 with each chunk and with b"" at the end of the message; a StreamCopy is that callable. It
 returns each chunk as is, keeps at most `limit` bytes, and on the end calls `on_finish`.
 
-The seam for protocol-aware inspection: the addon turns a finished copy into one Exchange
-and hands it to `exchanges_from_stream`, which today returns it unchanged. Reassembling an
-LLM stream (SSE events per provider -> the text the model produced, tool-call arguments)
-belongs there: it receives the whole bounded copy, decoded, with its content type, and may
-return several Exchanges (for example one per reassembled message) for the engine to scan.
+Protocol-aware inspection (llm_streams.py): an inbound LLM stream readable as it comes
+(not compressed) is given a StreamReassembler; it reads each chunk instead of the raw
+copy, and each reassembled text (a content block, a tool call) goes to `on_texts` as soon
+as it closes, the rest at the end. A stream compressed on the wire can only be decoded at
+the end: the addon hands its decoded copy to `exchanges_from_stream`, which reassembles it
+there. Either way each text is scanned once, and the headers once, on their own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
-from .exchange import Exchange
+from .exchange import INBOUND, Exchange
+from .llm_streams import StreamReassembler, StreamText, reassemble, stream_exchanges, stream_kind
 
 
 class StreamCopy:
     """Callable for mitmproxy's stream attribute: chunk -> the same chunk, plus a bounded copy."""
 
     def __init__(self, limit: int, on_finish: Callable[[StreamCopy], None],
-                 on_error: Callable[[str, BaseException], None] | None = None):
+                 on_error: Callable[[str, BaseException], None] | None = None,
+                 reassembler: StreamReassembler | None = None,
+                 on_texts: Callable[[list[StreamText]], None] | None = None):
         self.limit = limit
         self.on_finish = on_finish
         self.on_error = on_error
+        self.reassembler = reassembler  # when set, no raw copy is kept: the reassembler bounds itself
+        self.on_texts = on_texts
         self.buffer = bytearray()
         self.total = 0  # bytes that passed, kept or not
         self.chunks = 0
@@ -59,6 +66,9 @@ class StreamCopy:
     def feed(self, chunk: bytes) -> None:
         self.total += len(chunk)
         self.chunks += 1
+        if self.reassembler is not None:
+            self._texts(self.reassembler.feed(chunk))
+            return
         room = self.limit - len(self.buffer)
         if room > 0:
             self.buffer += chunk[:room]
@@ -68,12 +78,26 @@ class StreamCopy:
         if self.finished:
             return
         self.finished = True
-        self.on_finish(self)
+        try:
+            if self.reassembler is not None:
+                self._texts(self.reassembler.finish())
+        finally:
+            self.on_finish(self)
+
+    def _texts(self, texts: list[StreamText]) -> None:
+        if texts and self.on_texts is not None:
+            self.on_texts(texts)
 
 
 def exchanges_from_stream(exchange: Exchange) -> list[Exchange]:
     """The Exchanges to scan for one finished stream (its bounded, decoded body in exchange.body).
 
-    Extension point for LLM stream reassembly (SSE per provider). Default: scan the copy as is.
+    An inbound LLM stream (event stream or JSON stream) is reassembled: the headers stay on
+    the exchange itself, each text becomes its own located Exchange. Anything else as is.
     """
-    return [exchange]
+    body = exchange.body
+    if exchange.direction != INBOUND or not body or stream_kind(exchange.content_type) is None:
+        return [exchange]
+    data = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
+    texts = reassemble([data], exchange.content_type, max_scan_bytes=len(data) + 1)
+    return [replace(exchange, body=b""), *stream_exchanges(texts, exchange)]
