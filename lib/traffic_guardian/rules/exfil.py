@@ -8,15 +8,26 @@ own host is not a finding (see providers.py); the rule still matches, the engine
 from __future__ import annotations
 
 from . import EXFIL, Rule
-from .validators import discord_token, high_entropy, mixed_alnum_entropy
+from .validators import (
+    all_of,
+    assigned_secret,
+    discord_token,
+    group_contains,
+    high_entropy,
+    mixed_alnum_entropy,
+    not_documented_example,
+    not_placeholder,
+)
 
 OUT = "outbound"
 # Key material must not be glued to more key characters on either side.
 _B = r"(?<![A-Za-z0-9_-])"
 _E = r"(?![A-Za-z0-9_-])"
+# Real key material is random; 'sk-proj-xxxxxxxx...' and 'ghp_000...' in docs are not.
+_RANDOM = high_entropy(3.0)
 
 
-def _key(variant, provider, regex, keywords, prefix, description, severity="high", validate=None):
+def _key(variant, provider, regex, keywords, prefix, description, severity="high", validate=_RANDOM):
     return Rule(
         pattern="ai_api_key", variant=variant, threat_type=EXFIL, direction=OUT, severity=severity,
         description=description, regex=_B + regex + _E, keywords=keywords, secret=True,
@@ -24,7 +35,7 @@ def _key(variant, provider, regex, keywords, prefix, description, severity="high
     )
 
 
-def _token(pattern, variant, provider, regex, keywords, prefix, description, severity="high", validate=None):
+def _token(pattern, variant, provider, regex, keywords, prefix, description, severity="high", validate=_RANDOM):
     return Rule(
         pattern=pattern, variant=variant, threat_type=EXFIL, direction=OUT, severity=severity,
         description=description, regex=_B + regex + _E, keywords=keywords, secret=True,
@@ -32,10 +43,11 @@ def _token(pattern, variant, provider, regex, keywords, prefix, description, sev
     )
 
 
-def _path(pattern, variant, severity, regex, keywords, description):
+def _path(pattern, variant, severity, regex, keywords, description, secret=False, validate=None):
+    """A sensitive path or file content; secret=True when group 'secret' holds a credential to mask."""
     return Rule(
         pattern=pattern, variant=variant, threat_type=EXFIL, direction=OUT, severity=severity,
-        description=description, regex=regex, keywords=keywords,
+        description=description, regex=regex, keywords=keywords, secret=secret, validate=validate,
     )
 
 
@@ -62,21 +74,24 @@ AI_API_KEYS = (
     _key("replicate", "replicate", r"r8_[A-Za-z0-9]{37}", ("r8_",), "r8_", "Replicate API token",
          validate=mixed_alnum_entropy(3.5)),
     # DeepSeek, Moonshot, DashScope and other OpenAI-compatible services share the bare
-    # sk-<alnum> shape; entropy and a digit/letter mix keep placeholders and words out.
-    _key("openai_compatible", "openai-compatible", r"sk-[A-Za-z0-9]{32,64}+", ("sk-",), "sk-",
+    # sk-<alnum> shape; entropy and a digit/letter mix keep placeholders and words out. The bar is
+    # 3.0 bits: a real 32-hex DeepSeek key scores 3.2..4.2, and 3.8 missed a third of them.
+    # The lookahead leaves legacy OpenAI keys (T3BlbkFJ marker) to openai_legacy: one finding per key.
+    _key("openai_compatible", "openai-compatible", r"sk-(?![A-Za-z0-9]{20}T3BlbkFJ)[A-Za-z0-9]{32,64}+", ("sk-",), "sk-",
          "OpenAI-compatible API key (DeepSeek, Moonshot, DashScope, legacy OpenAI ...)",
-         validate=mixed_alnum_entropy(3.8)),
+         validate=mixed_alnum_entropy(3.0)),
 )
 
 AWS = (
     _token("aws_access_key", "access_key_id", "aws", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}",
-           ("akia", "asia", "abia", "acca"), "AKIA", "AWS access key id"),
+           ("akia", "asia", "abia", "acca"), "AKIA", "AWS access key id",
+           validate=all_of(_RANDOM, not_documented_example)),
     Rule(pattern="aws_access_key", variant="secret_access_key", threat_type=EXFIL, direction=OUT,
          severity="critical", description="AWS secret access key next to its field name",
          regex=r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret)[\"'\s]{0,3}[:=][\"'\s]{0,3}"
                r"(?P<secret>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])",
          keywords=("secret_access_key", "secretaccesskey", "aws_secret", "awssecret", "secret-access-key"),
-         secret=True, provider="aws", validate=high_entropy(3.5)),
+         secret=True, provider="aws", validate=all_of(high_entropy(3.5), not_placeholder)),
 )
 
 _PEM_KINDS = (
@@ -104,7 +119,7 @@ OTHER_TOKENS = (
     _token("github_token", "fine_grained", "github", r"github_pat_[A-Za-z0-9_]{82}", ("github_pat_",),
            "github_pat_", "GitHub fine-grained personal access token"),
     _token("slack_token", "token", "slack", r"xox[abposr]-[A-Za-z0-9-]{10,250}+", ("xoxa-", "xoxb-", "xoxp-", "xoxo-",
-           "xoxs-", "xoxr-"), "xox", "Slack token"),
+           "xoxs-", "xoxr-"), "xox", "Slack token", validate=mixed_alnum_entropy(3.0)),
     _token("slack_token", "webhook", "slack", r"https://hooks\.slack\.com/services/(?P<secret>T[A-Z0-9]{6,12}/"
            r"B[A-Z0-9]{6,12}/[A-Za-z0-9]{20,32})", ("hooks.slack.com/services/",), "T", "Slack incoming webhook URL"),
     _token("telegram_bot_token", "bot_token", "telegram", r"\d{8,10}:AA[A-Za-z0-9_-]{33}", (":aa",), "",
@@ -140,27 +155,31 @@ SENSITIVE_PATHS = (
           ("/environ",), "process environment file (holds API keys)"),
     _path("unix_sensitive", "passwd_content", "high",
           r"(?m)^root:[x*]:0:0:[^:\n]{0,64}:/root:/[a-z/]{1,32}$", ("root:",), "/etc/passwd contents"),
-    _path("unix_sensitive", "shadow_content", "critical", r"(?m)^[a-z_][a-z0-9_-]{0,31}:\$(?:1|2[aby]|5|6|y)\$"
-          r"[^:\n]{8,200}:\d{0,6}:", (":$",), "/etc/shadow password hashes"),
+    _path("unix_sensitive", "shadow_content", "critical", r"(?m)^[a-z_][a-z0-9_-]{0,31}+:(?P<secret>\$(?:1|2[aby]|5|6|y)"
+          r"\$[^:\n]{8,200}+):\d{0,6}:", (":$",), "/etc/shadow password hashes", secret=True),
     _path("dotenv_file", "dotenv_path", "low", r"(?<![\w.-])\.env(?:\.(?:local|production|prod|development|dev|"
           r"staging|test))?(?![\w.-])", (".env",), "path of a dotenv file"),
     _path("dotenv_file", "dotenv_secret_assignment", "high",
           r"(?m)^(?:export[ \t]+)?[A-Z][A-Z0-9_]{0,60}(?:API_KEY|APIKEY|TOKEN|SECRET|PASSWORD|PASSWD)"
-          r"[A-Z0-9_]{0,20}=[\"']?[^\s\"'#]{12,}", ("key=", "token=", "secret=", "password=", "passwd=", "_key=",
-                                                  "apikey="),
-          "dotenv-style secret assignment (KEY=value lines)"),
+          r"[A-Z0-9_]{0,20}=[\"']?(?P<secret>[^\s\"'#]{12,512}+)", ("key=", "token=", "secret=", "password=",
+                                                                  "passwd=", "_key=", "apikey="),
+          "dotenv-style secret assignment (KEY=value lines)", secret=True,
+          validate=all_of(high_entropy(3.0), assigned_secret)),
     _path("dotenv_file", "cloud_credentials_path", "medium",
           r"(?:\.aws/(?:credentials|config)|\.config/gcloud/(?:application_default_credentials\.json|"
           r"credentials\.db|access_tokens\.db)|\.kube/config|\.docker/config\.json|\.netrc|\.pgpass|\.npmrc|"
           r"\.pypirc|\.git-credentials|\.azure/(?:accessTokens\.json|msal_token_cache\.json))(?![\w.-])",
           (".aws/", "gcloud/", ".kube/", ".docker/", ".netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials",
            ".azure/"), "path of a cloud or tool credential file"),
-    _path("dotenv_file", "netrc_content", "high", r"machine[ \t]+\S{1,253}[ \t]+login[ \t]+\S{1,128}[ \t]+password"
-          r"[ \t]+\S{1,256}", ("machine",), ".netrc credentials"),
-    _path("dotenv_file", "kubeconfig_content", "high", r"(?:client-key-data|client-certificate-data):[ \t]*"
-          r"[A-Za-z0-9+/=._-]{40,}", ("client-key-data", "client-certificate-data"), "kubeconfig credentials"),
-    _path("dotenv_file", "docker_auth_content", "high", r"\"auths\"\s{0,8}:\s{0,8}\{[^{}]{0,512}\{\s{0,8}\"auth\""
-          r"\s{0,8}:\s{0,8}\"[A-Za-z0-9+/=]{8,}", ("\"auths\"",), "Docker registry credentials (config.json)"),
+    _path("dotenv_file", "netrc_content", "high", r"\bmachine[ \t]++(?P<host>\S{1,253}+)[ \t]++login[ \t]++\S{1,128}+[ \t]++"
+          r"password[ \t]++(?P<secret>\S{1,256}+)", ("machine",), ".netrc credentials", secret=True,
+          validate=group_contains("host", ".")),
+    _path("dotenv_file", "kubeconfig_content", "high", r"(?:client-key-data|client-certificate-data):[ \t]*+"
+          r"[\"']?(?P<secret>[A-Za-z0-9+/=._-]{40,16384}+)", ("client-key-data", "client-certificate-data"),
+          "kubeconfig credentials", secret=True),
+    _path("dotenv_file", "docker_auth_content", "high", r"\"auths\"\s{0,8}:\s{0,8}\{[^{}]{0,512}+\{\s{0,8}\"auth\""
+          r"\s{0,8}:\s{0,8}\"(?P<secret>[A-Za-z0-9+/=]{8,4096}+)", ("\"auths\"",),
+          "Docker registry credentials (config.json)", secret=True),
     _path("dotenv_file", "gcloud_adc_content", "high", r"\"type\"\s{0,8}:\s{0,8}\"authorized_user\"",
           ("authorized_user",), "gcloud application-default credentials"),
     _path("picoclaw_secret_file", "picoclaw_path", "high",

@@ -13,6 +13,14 @@ from .validators import downloader_earlier_on_line, recursive_rm
 IN = "inbound"
 _SHELLS = r"(?:ba|z|da|k|c|tc|fi|a)?sh"
 _SUDO = r"(?:sudo(?:[ \t]+-[A-Za-z]{1,8}){0,4}+[ \t]+)?"
+# Interpreters that run a script read from stdin just like a shell does (curl ... | python3 -).
+_INTERPRETERS = r"(?:python[23]?(?:\.\d{1,2})?|perl|ruby|node|php)"
+
+
+# Up to n whitespace-separated arguments, each a possessive run: the regex tries at most n
+# argument boundaries per anchor instead of every character of a '[^\n]{0,200}?' window.
+def _args(n: int, char_class: str = r"[^\s|;&]") -> str:
+    return rf"(?:[ \t]++{char_class}{{1,200}}+){{0,{n}}}?"
 
 
 def _inject(pattern, variant, severity, regex, keywords, description, validate=None):
@@ -24,10 +32,11 @@ def _inject(pattern, variant, severity, regex, keywords, description, validate=N
 
 PIPE_TO_SHELL = (
     _inject("pipe_to_shell", "download_pipe", "high",
-            r"\|[ \t]*" + _SUDO + r"(?:env[ \t]+)?(?:/usr)?(?:/bin/)?" + _SHELLS + r"(?![\w.-])",
-            ("|",), "download piped into a shell (curl ... | sh)", validate=downloader_earlier_on_line),
+            r"\|[ \t]*" + _SUDO + r"(?:env[ \t]+)?(?:/usr)?(?:/(?:local/)?bin/)?(?:" + _SHELLS + "|"
+            + _INTERPRETERS + r")(?![\w.-])",
+            ("|",), "download piped into a shell or interpreter (curl ... | sh)", validate=downloader_earlier_on_line),
     _inject("pipe_to_shell", "process_substitution", "high",
-            r"\b" + _SHELLS + r"[ \t]+<\([ \t]*(?:curl|wget)\b", ("<(",),
+            r"(?:\b(?:" + _SHELLS + r"|source)|(?<![^\s;&|(])\.)[ \t]+<\([ \t]*(?:curl|wget)\b", ("<(",),
             "shell reading a download through process substitution (bash <(curl ...))"),
     _inject("pipe_to_shell", "command_substitution", "high",
             r"\b" + _SHELLS + r"[ \t]+-c[ \t]+[\"']?\$\([ \t]*(?:curl|wget)\b", ("$(",),
@@ -52,7 +61,9 @@ SHELL_EXEC = (
             r"\bchmod[ \t]+(?:\+x|[0-7]?7[0-7][0-7])[ \t]+(?P<path>/tmp/[\w./-]{1,128}|/dev/shm/[\w./-]{1,128})"
             r"[ \t]*(?:&&|;)[ \t]*(?:\.?/tmp/|/dev/shm/)", ("chmod",), "make a dropped file executable and run it"),
     _inject("shell_exec", "powershell_encoded", "high",
-            r"(?i:\bpowershell(?:\.exe)?\b[^\n]{0,200}?[ \t]-(?:e|ec|enc|encodedcommand)[ \t]+)[A-Za-z0-9+/=]{20,}",
+            # -e, -ec and every prefix of -EncodedCommand (-en, -enc, ...); not -ExecutionPolicy.
+            r"(?i:\bpowershell(?:\.exe)?" + _args(12, r"\S") + r"[ \t]++[-/]e(?:c|n[a-z]{0,12}+)?[ \t]++)"
+            r"[A-Za-z0-9+/=]{20,}",
             ("powershell",), "PowerShell encoded command"),
 )
 
@@ -60,13 +71,14 @@ REVERSE_SHELL = (
     _inject("reverse_shell", "dev_tcp", "critical", r"/dev/(?:tcp|udp)/[A-Za-z0-9.:-]{1,253}/\d{1,5}",
             ("/dev/tcp/", "/dev/udp/"), "shell redirected to a network socket (bash -i >& /dev/tcp/h/p)"),
     _inject("reverse_shell", "netcat_exec", "critical",
-            r"\b(?:nc|ncat|netcat)(?:\.\w{1,12})?[ \t][^\n|;&]{0,200}?(?<=[ \t])(?:-e|-c|--exec|--sh-exec|--lua-exec)"
+            r"\b(?:nc|ncat|netcat)(?:\.\w{1,12})?" + _args(8) + r"[ \t]++(?:-e|-c|--exec|--sh-exec|--lua-exec)"
             r"[ \t]+[\"']?(?:/bin/|/usr/bin/)?(?:" + _SHELLS + r"|cmd(?:\.exe)?|powershell)\b",
             ("nc", "netcat"), "netcat or ncat executing a shell"),
     _inject("reverse_shell", "mkfifo_netcat", "critical",
-            r"\bmkfifo[ \t]+\S{1,128}[^\n]{0,200}?\|[ \t]*(?:nc|ncat|netcat|openssl[ \t]+s_client)\b",
+            r"\bmkfifo[ \t]++\S{1,128}+(?:[^\n|]{0,200}+\|[ \t]*+){1,4}?(?:nc|ncat|netcat|openssl[ \t]+s_client)\b",
             ("mkfifo",), "named-pipe shell relayed over netcat"),
-    _inject("reverse_shell", "socat_exec", "critical", r"\bsocat\b[^\n]{0,200}?\b(?:exec|system):", ("socat",),
+    _inject("reverse_shell", "socat_exec", "critical",
+            r"(?i:\bsocat" + _args(8, r"\S") + r"[ \t]++[\"']?(?:exec|system):)", ("socat",),
             "socat relaying a process over the network"),
     _inject("reverse_shell", "python_socket_pty", "critical",
             r"socket\.socket\([^\n]{0,400}?(?:pty\.spawn|os\.dup2|subprocess\.call)", ("socket.socket",),
@@ -93,7 +105,7 @@ DESTRUCTIVE = (
 )
 
 _KEY_TYPES = r"(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp(?:256|384|521)|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)"
-_AUTH_KEYS = r"(?:~|\$HOME|\$\{HOME\}|/root|/home/[\w.-]{1,64})?/?\.ssh/authorized_keys2?\b"
+_AUTH_KEYS = r"[\"']?(?:~|\$HOME|\$\{HOME\}|/root|/home/[\w.-]{1,64})?/?\.ssh/authorized_keys2?\b"
 
 SSH_KEY_INJECT = (
     _inject("ssh_key_inject", "key_appended", "critical",

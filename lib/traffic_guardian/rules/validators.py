@@ -48,6 +48,54 @@ def mixed_alnum_entropy(threshold: float) -> callable:
     return check
 
 
+def all_of(*checks) -> callable:
+    """Keep a match only when every check keeps it (checks compose as data in a rule record)."""
+
+    def check(match: re.Match, text: str) -> bool:
+        return all(each(match, text) for each in checks)
+
+    return check
+
+
+# Values people paste into docs and config templates instead of a real secret.
+_PLACEHOLDER_START = ("your", "<", "${", "$(", "{{", "%(", "replace", "insert", "change", "enter")
+_PLACEHOLDER_WORDS = ("example", "placeholder", "changeme", "xxxx", "****", "....", "dummy", "redacted")
+
+
+def not_placeholder(match: re.Match, _text: str) -> bool:
+    """Reject template values ('your-key-here', '${API_KEY}', 'changeme', 'xxxx...')."""
+    value = _secret_of(match).lower().strip("\"'")
+    return not value.startswith(_PLACEHOLDER_START) and not any(word in value for word in _PLACEHOLDER_WORDS)
+
+
+def assigned_secret(match: re.Match, text: str) -> bool:
+    """A KEY=value that holds a secret: not a template, a plain URL or a file path.
+
+    AUTH_TOKEN_URL=https://... and API_KEY_FILE=/run/secrets/key name where a secret is,
+    not the secret; a URL with userinfo (user:pass@) does carry one.
+    """
+    value = _secret_of(match).strip("\"'")
+    if value.startswith(("/", "./", "../", "~/")):
+        return False
+    if "://" in value and "@" not in value:
+        return False
+    return not_placeholder(match, text)
+
+
+def group_contains(group: str, needle: str) -> callable:
+    """The named group contains needle (a netrc host has a dot; 'machine learning' does not)."""
+
+    def check(match: re.Match, _text: str) -> bool:
+        return needle in (match.group(group) or "")
+
+    return check
+
+
+def not_documented_example(match: re.Match, _text: str) -> bool:
+    """AWS documents key ids ending in EXAMPLE (AKIAIOSFODNN7EXAMPLE); they are never real."""
+    return not _secret_of(match).endswith("EXAMPLE")
+
+
 def discord_token(match: re.Match, _text: str) -> bool:
     """A Discord bot token's first segment is the bot's numeric user id in base64."""
     first = _secret_of(match).split(".", 1)[0]
@@ -62,9 +110,13 @@ _DOWNLOADER = re.compile(r"\b(?:curl|wget|fetch|aria2c|Invoke-WebRequest|iwr)\b"
 
 
 def downloader_earlier_on_line(match: re.Match, text: str) -> bool:
-    """'| bash' counts as pipe-to-shell only when a downloader feeds the same line."""
-    line_start = text.rfind("\n", 0, match.start()) + 1
-    window_start = max(line_start, match.start() - 400)
+    """'| bash' counts as pipe-to-shell only when a downloader feeds the same line.
+
+    The look-back is bounded (400 chars) in both searches: an unbounded rfind for the line
+    start would make a long line of '| bash' repeats quadratic.
+    """
+    window_start = max(0, match.start() - 400)
+    window_start = text.rfind("\n", window_start, match.start()) + 1 or window_start
     return _DOWNLOADER.search(text, window_start, match.start()) is not None
 
 
