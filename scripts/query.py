@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 from traffic_guardian.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, emit_json_line, fail, load_config_or_exit  # noqa: E402
 from traffic_guardian.finding import SEVERITIES  # noqa: E402
 from traffic_guardian.finding_filter import FilterError, FindingFilter  # noqa: E402
-from traffic_guardian.findings_log import FindingsFollower, log_paths, read_log  # noqa: E402
+from traffic_guardian.findings_log import FindingsFollower, live_log_path, log_paths, read_log  # noqa: E402
 from traffic_guardian.formatting import format_table_header, format_table_row  # noqa: E402
+from traffic_guardian.process import monitor_status  # noqa: E402
 
 PROGRAM = "query.py"
 
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="jsonl (default, one finding per line for jq) or a human table")
     parser.add_argument("--config", help="config file (default: see SPEC.md section 4)")
     parser.add_argument("--log-dir", metavar="DIR",
-                        help="read findings.jsonl* from DIR instead of the config's log_dir")
+                        help="read findings.jsonl* from DIR (default: the running monitor's log, "
+                             "else the config's log_dir)")
     args = parser.parse_args(argv)
 
     config = load_config_or_exit(PROGRAM, args.config)
@@ -63,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
                                         dests=args.dests)
     except FilterError as exc:
         fail(PROGRAM, str(exc), EXIT_USAGE)
-    live = Path(args.log_dir).expanduser() / "findings.jsonl" if args.log_dir else config.log_path
+    if args.log_dir:
+        live = Path(args.log_dir).expanduser() / "findings.jsonl"
+    else:
+        live = live_log_path(config, monitor_status(config.home))
     if args.log_dir and not live.parent.is_dir():
         fail(PROGRAM, f"--log-dir {args.log_dir}: not a directory", EXIT_USAGE)
 

@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -131,6 +130,18 @@ def test_running_monitor_reports_its_listen_address_inspection_and_config(guardi
     assert "pid" not in json.dumps(profile)
 
 
+def test_running_monitor_log_is_the_one_its_state_names_when_inside_the_home(guardian_env, fake_monitor,
+                                                                             tmp_path):
+    home, process = fake_monitor
+    other = write_findings(home.root / "other", spread_findings(4))  # <home>/other/logs/findings.jsonl
+    write_findings(home.root, spread_findings(1))  # the configured log
+    _run_state(home, process.pid, findings_log=str(other))
+    assert _profile()["findings"]["total"] == 4
+    outside = write_findings(tmp_path / "outside", spread_findings(2))
+    _run_state(home, process.pid, findings_log=str(outside))
+    assert _profile()["findings"]["total"] == 1  # a path outside the home is not followed
+
+
 def test_listen_never_carries_proxy_credentials(guardian_env, fake_monitor):
     home, process = fake_monitor
     password = rand(24)
@@ -171,14 +182,14 @@ def test_ca_fingerprint_is_the_sha256_of_the_guardian_ca_certificate_der(guardia
                             serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM)
     (confdir / "mitmproxy-ca-cert.pem").write_bytes(pem)
     expected = cert.fingerprint(hashes.SHA256()).hex()
-    assert ca_fingerprint(confdir) == expected
+    assert ca_fingerprint(GuardianHome(guardian_home)) == expected
     profile = _profile()
     _validate(profile)
     assert profile["ca_fingerprint_sha256"] == expected
 
 
 def test_no_ca_means_a_null_fingerprint(guardian_env, guardian_home):
-    assert ca_fingerprint(Path(guardian_home) / "mitmproxy") is None
+    assert ca_fingerprint(GuardianHome(guardian_home)) is None
     assert _profile()["ca_fingerprint_sha256"] is None
 
 

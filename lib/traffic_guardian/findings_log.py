@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .finding import SEVERITIES
+from .home import is_inside
 from .writer import log_files
 
 # A finding line is a few hundred bytes (snippets are bounded by snippet_context_chars);
@@ -45,6 +46,21 @@ def lock_path_for(live: Path) -> Path:
 def log_paths(live: Path) -> list[Path]:
     """Every retained file of the log, oldest first: findings.jsonl.N .. .1, findings.jsonl."""
     return log_files(Path(live))
+
+
+def live_log_path(config, status=None) -> Path:
+    """The log to read: the running monitor's (its state file names it), else the configured one.
+
+    A monitor started with another config writes elsewhere than the current config says; the
+    state file knows. A path there that lies outside the home is ignored, not followed.
+    """
+    info = getattr(status, "info", None) or {}
+    recorded = info.get("findings_log")
+    if getattr(status, "running", False) and isinstance(recorded, str) and recorded:
+        path = Path(recorded)
+        if path.is_absolute() and is_inside(path, config.home.root):
+            return path
+    return config.log_path
 
 
 @dataclass

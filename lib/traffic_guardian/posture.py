@@ -21,22 +21,21 @@ import hashlib
 import json
 import os
 import re
-import ssl
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import PLATFORM, VERSION
 from .finding import SEVERITIES
-from .findings_log import read_log, summarize
+from .findings_log import live_log_path, read_log, summarize
 from .process import RUNNING, monitor_status
 from .rules import PATTERN_IDS, RULESET, ruleset_digest
+from .trust import guardian_ca_fingerprint
 
 POSTURE_SCHEMA = "clawsec-traffic-posture/v1"
 SKILL_NAME = "picoclaw-traffic-guardian"
 THREAT_TYPES = ("EXFIL", "INJECTION", "POLICY")
 EPOCH = "1970-01-01T00:00:00.000Z"
-CA_CERT_NAME = "mitmproxy-ca-cert.pem"  # mitmproxy's CA certificate in its confdir
 ENV_SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -55,7 +54,7 @@ def build_profile(config, env: dict[str, str] | None = None) -> dict:
     info = status.info if running else {}
 
     digest = hashlib.sha256()
-    reader = read_log(config.log_path, digest)
+    reader = read_log(live_log_path(config, status), digest)
     summary = summarize(reader)
     last_finding_at = _timestamp(summary.last_finding_at)
 
@@ -73,8 +72,7 @@ def build_profile(config, env: dict[str, str] | None = None) -> dict:
         "mode": _string(info.get("mode")) or config.mode,
         "listen": _listen(info) if running else None,
         "https_inspection": info.get("https_inspection") is True,
-        "ca_fingerprint_sha256": ca_fingerprint(config.home.confdir)
-                                 or _hex64(info.get("ca_fingerprint_sha256")),
+        "ca_fingerprint_sha256": ca_fingerprint(config.home) or _hex64(info.get("ca_fingerprint_sha256")),
         "config_sha256": _hex64(info.get("config_sha256")) or config.sha256(),
         "ruleset_digest": ruleset_digest(RULESET),
         "pattern_ids": list(PATTERN_IDS),
@@ -130,19 +128,10 @@ def write_profile(config, path: Path, data: bytes) -> bool:
     return True
 
 
-def ca_fingerprint(confdir: Path) -> str | None:
-    """sha256 of the DER form of the guardian CA certificate, lowercase hex; None when there is none."""
-    path = Path(confdir) / CA_CERT_NAME
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-        with os.fdopen(fd, "r", encoding="ascii") as handle:
-            pem = handle.read()
-        start = pem.index("-----BEGIN CERTIFICATE-----")
-        end = pem.index("-----END CERTIFICATE-----", start) + len("-----END CERTIFICATE-----")
-        der = ssl.PEM_cert_to_DER_cert(pem[start:end] + "\n")
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return hashlib.sha256(der).hexdigest()
+def ca_fingerprint(home) -> str | None:
+    """sha256 of the guardian CA certificate's DER as lowercase hex (trust.py computes it; status
+    shows it in openssl's colon form); None when no CA has been generated."""
+    return _hex64(guardian_ca_fingerprint(home))
 
 
 def source_date_epoch(env) -> str | None:

@@ -24,6 +24,7 @@ from traffic_guardian.exchange import Exchange
 from traffic_guardian.finding import SEVERITY_RANK, utc_timestamp
 from traffic_guardian.formatting import format_table_header
 from traffic_guardian.home import GuardianHome
+from traffic_guardian.process import ADDON_FILE, MONITOR_ENTRY, process_start_time, write_run_files
 from traffic_guardian.redact import Redactor
 from traffic_guardian.writer import log_files
 
@@ -183,6 +184,24 @@ def test_log_dir_reads_another_directory(history, tmp_path):
     result = run_script("query.py", "--log-dir", str(elsewhere), "--limit", "4",
                         env=_clean_env(tmp_path / "empty-home"))
     assert ids(jsonl(result.stdout)) == ids(history["records"][-4:])
+
+
+def test_default_log_is_the_running_monitors(guardian_env, guardian_home):
+    """A monitor started with another config logs elsewhere; its state file says where."""
+    home = GuardianHome(guardian_home)
+    marks = [str(MONITOR_ENTRY), str(ADDON_FILE), f"guardian_home={home.root}"]
+    monitor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", *marks])
+    try:
+        other = write_findings(guardian_home / "elsewhere", spread_findings(3))
+        write_findings(guardian_home, spread_findings(1))
+        start = None
+        while start is None:
+            start = process_start_time(monitor.pid)
+        write_run_files(home, {"pid": monitor.pid, "process_start_time": start, "findings_log": str(other)})
+        assert len(jsonl(run_script("query.py", env=guardian_env).stdout)) == 3
+    finally:
+        monitor.kill()
+        monitor.wait()
 
 
 def test_corrupt_and_truncated_lines_are_skipped_and_counted_on_stderr(guardian_env, guardian_home):
