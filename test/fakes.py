@@ -137,6 +137,12 @@ def jwt() -> str:
     return f"{header}.{payload}.{rand(43, _URLSAFE)}"
 
 
+def ssh_public_key(kind: str = "ssh-ed25519") -> str:
+    """An authorized_keys line: the base64 blob starts with the length-prefixed key type (AAAA...)."""
+    blob = len(kind).to_bytes(4, "big") + kind.encode() + _rng.randbytes(51)
+    return f"{kind} {base64.b64encode(blob).decode()} attacker@box"
+
+
 def pem_private_key(label: str = "PRIVATE KEY") -> str:
     body = base64.b64encode(_rng.randbytes(600)).decode()
     lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))

@@ -52,7 +52,7 @@ SHELL_EXEC = (
             r"base64[ \t]+(?:-d|--decode|-D)\b[^|\n]{0,200}+\|[ \t]*" + _SUDO + _SHELLS + r"(?![\w.-])",
             ("base64",), "base64-decoded payload piped into a shell"),
     _inject("shell_exec", "eval_download", "high",
-            r"\beval[ \t]+[\"']?\$\([ \t]*(?:curl|wget|echo[ \t][^)\n]{0,300}+\|[ \t]*base64)\b", ("eval",),
+            r"\beval[ \t]+[\"']?\$\([ \t]*(?:curl|wget|echo[ \t][^)|\n]{0,300}+\|[ \t]*base64)\b", ("eval",),
             "eval of downloaded or base64-decoded text"),
     _inject("shell_exec", "python_c_exec", "high",
             r"\bpython[23]?(?:\.\d{1,2})?[ \t]+-c[ \t]+[\"'][^\"'\n]{0,300}?(?:os\.system|subprocess\.|pty\.spawn|"
