@@ -208,6 +208,9 @@ def test_secret_in_an_image_or_link_url_is_high_and_masked():
     "[docs](https://docs.python.org/3/library/re.html?highlight=possessive#regular-expression-syntax)",
     '<a href="https://example.com/page?id=12345&ref=home">page</a>',
     "![diagram](https://example.com/arch.png)",
+    "[![conan](https://img.shields.io/badge/conan-1.8-green.svg?logo=data:image/png;base64,"
+    + base64.b64encode(bytes(range(256)) * 2).decode() + ")](https://conan.io)",
+    "![x](https://cdn.example/a.png?k=" + base64.b64encode(bytes(range(150, 250))).decode() + ")",
     "See https://collector.example/p.png?d=" + b64("not an image or link, just a URL in prose"),
 ])
 def test_markdown_exfil_near_misses(text):

@@ -170,7 +170,7 @@ _HTML_ATTR = r"[^<>]{{0,500}}?\b{attr}[ \t]{{0,4}}=[ \t]{{0,4}}[\"']?"
 _HTML_IMAGE = r"(?i:<img\b" + _HTML_ATTR.format(attr="src") + r")"
 _HTML_LINK = r"(?i:<a\b" + _HTML_ATTR.format(attr="href") + r")"
 
-_WORD = re.compile(r"[A-Za-z]{2,}")
+_NATURAL_WORD = re.compile(r"[\"'(]?(?:[A-Za-z][a-z]{0,19}|[0-9]{1,6})[.,;:!?'\")]{0,2}")
 _HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){16,}")
 MIN_DATA_CHARS = 16
 
@@ -179,14 +179,19 @@ def _query_values(url: str) -> list[str]:
     query = urlsplit(url).query
     if not query:
         return []
-    values = [value for _key, value in parse_qsl(query, keep_blank_values=True)]
+    # data: URIs (badge logos) are inline images, not data sent anywhere
+    pairs = parse_qsl(query, keep_blank_values=True)
+    values = [value for _key, value in pairs if not value.startswith("data:")]
     if "=" not in query:  # https://host/p?<data>
         values.append(unquote_plus(query))
     return [value for value in values if len(value) >= MIN_DATA_CHARS]
 
 
 def _is_prose(value: str) -> bool:
-    return value.count(" ") >= 3 and len(_WORD.findall(value)) >= 4
+    """Four or more natural words (not the pieces of base64 whose '+' became spaces)."""
+    tokens = value.split()
+    natural = sum(1 for token in tokens if _NATURAL_WORD.fullmatch(token))
+    return natural >= 4 and natural >= 0.7 * len(tokens)
 
 
 def _is_encoded_text(value: str) -> bool:
