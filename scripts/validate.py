@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_OK, EXIT_USAGE  # noqa: E402
 from traffic_guardian.config import ConfigError, load_config  # noqa: E402
+from traffic_guardian.picoclaw_config import known_secrets_report  # noqa: E402
 
 PROGRAM = "validate.py"
 
@@ -37,14 +38,29 @@ def main(argv: list[str] | None = None) -> int:
             for problem in error.problems:
                 print(f"{PROGRAM}: {problem.line(error.source)}", file=sys.stderr)
         return EXIT_USAGE
+    known = known_secrets_report(config.known_secrets, config.picoclaw_home)
+    if known["problems"]:  # known_secrets: true and the PicoClaw files are unusable
+        if args.json:
+            print(json.dumps({"valid": False, "source": config.source, "known_secrets": known,
+                              "problems": [{"key": "known_secrets", "message": m} for m in known["problems"]]}))
+        else:
+            for message in known["problems"]:
+                print(f"{PROGRAM}: {config.source}: known_secrets: {message}", file=sys.stderr)
+        return EXIT_USAGE
     report = {"valid": True, "source": config.source, "home": str(config.home.root),
               "config_sha256": config.sha256(), "listen": config.proxy_url, "mode": config.mode,
-              "https_inspection": config.https_inspection}
+              "https_inspection": config.https_inspection, "known_secrets": known}
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:
         print(f"{PROGRAM}: valid ({config.source}); home {config.home.root}; listen {config.proxy_url}; "
               f"mode {config.mode}; https_inspection {'on' if config.https_inspection else 'off'}",
+              file=sys.stderr)
+        for item in known["files"] if known["enabled"] else []:
+            state = (f"error: {item['error']}" if item["error"] else f"{item['secrets']} secrets") if item["exists"] \
+                else "not present"
+            print(f"{PROGRAM}: known secrets: {item['path']}: {state}", file=sys.stderr)
+        print(f"{PROGRAM}: known secrets: {'off' if not known['enabled'] else str(known['secrets']) + ' watched'}",
               file=sys.stderr)
     return EXIT_OK
 

@@ -154,6 +154,11 @@ def opaque_secret(n: int = 40) -> str:
     return rand(n)
 
 
+def brave_search_key() -> str:
+    """Brave Search API key shape (BSA + 28): no regex rule knows it; known_secret does."""
+    return "BSA" + rand(28, _URLSAFE)
+
+
 ALL_KEY_GENERATORS = {
     "openai_project": openai_project_key,
     "openai_service_account": openai_service_account_key,

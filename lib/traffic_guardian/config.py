@@ -53,6 +53,11 @@ KEY_SPECS: dict[str, KeySpec] = {
     "dedup_window_secs": KeySpec(int, 0, 86400),
     "profile_output": KeySpec(str),
     "provider_hosts": KeySpec(dict),
+    # PicoClaw-aware precision (SPEC section 12)
+    "known_secrets": KeySpec((bool, str)),
+    "picoclaw_home": KeySpec(str, nullable=True),
+    "egress_allowlist": KeySpec(list, nullable=True),
+    "egress_inventory_max": KeySpec(int, 10, 100000),
 }
 
 # Environment overrides named in SKILL.md and skill.json (PICOCLAW_TRAFFIC_GUARDIAN_*).
@@ -247,6 +252,12 @@ def validate_values(config: Config) -> list[Problem]:
         for provider, globs in hosts.items():
             if not isinstance(globs, list) or not all(isinstance(g, str) and g for g in globs):
                 problems.append(Problem(f"provider_hosts.{provider}", "must be a list of host names or globs"))
+    if isinstance(values.get("known_secrets"), str) and values["known_secrets"] != "auto":
+        problems.append(Problem("known_secrets", f"{values['known_secrets']!r} is not one of \"auto\", true, false"))
+    allowlist = values.get("egress_allowlist")
+    if isinstance(allowlist, list) and not all(isinstance(h, str) and h.strip() for h in allowlist):
+        problems.append(Problem("egress_allowlist", "must be a list of host names or globs (\"picoclaw\" adds the "
+                                                    "hosts derived from the PicoClaw config)"))
     return problems
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .decode import View, views
 from .exchange import INBOUND, OUTBOUND, Exchange
 from .finding import Finding
+from .known_secrets import KnownSecretSet, KnownSecretsWatch, is_bound_use
 from .providers import UseContext, is_expected_use
 from .redact import Redactor
 from .rules import RULESET, SECRET_RULES, Rule
@@ -40,6 +41,7 @@ class Engine:
         context_chars: int = 40,
         redactor: Redactor | None = None,
         provider_hosts: dict[str, list[str]] | None = None,
+        known_secrets: KnownSecretSet | KnownSecretsWatch | None = None,
     ):
         self.rules = rules
         self.by_direction = {
@@ -53,14 +55,20 @@ class Engine:
         self.provider_hosts = provider_hosts or {}
         # provider -> number of times its key was seen in its normal auth use (for status)
         self.expected_uses: Counter[str] = Counter()
+        # The operator's PicoClaw secrets (known_secrets.py); .current() reloads on file change.
+        self.known_secrets = known_secrets
 
     @classmethod
     def from_config(cls, config, redactor: Redactor | None = None) -> Engine:
+        from .known_secrets import watch_from_config
+
+        redactor = redactor or Redactor()
         return cls(
             max_scan_bytes=config.max_scan_bytes,
             context_chars=config.snippet_context_chars,
             redactor=redactor,
             provider_hosts=config.provider_hosts,
+            known_secrets=watch_from_config(config, redactor.fingerprint),
         )
 
     # -- parts -------------------------------------------------------------------------
@@ -96,6 +104,7 @@ class Engine:
     def _scan_view(self, exchange: Exchange, part: Part, view: View, rules, findings: list[Finding],
                    seen: set[tuple]) -> None:
         text = view.text
+        claimed = self._scan_known_secrets(exchange, part, view, findings, seen)
         lower = text.lower()
         spans: list | None = None
         for rule in rules:
@@ -108,6 +117,8 @@ class Engine:
                 identity = match.group(0)
                 if rule.secret:
                     start, end = rule.secret_span(match)
+                    if any(s < end and start < e for s, e in claimed):
+                        continue  # a known secret: its PicoClaw binding decides (known_secret)
                     identity = self.redactor.fingerprint(text[start:end])
                     if self._expected(rule, text[start:end], exchange, part):
                         use_key = ("use", rule.provider, part.location, identity)
@@ -145,7 +156,57 @@ class Engine:
                     continue
                 start, end = rule.secret_span(match)
                 spans.append((start, end, rule.pattern, rule.public_prefix))
+        if self.known_secrets is not None:
+            spans += self.known_secrets.current().spans(text)
         return spans
+
+    def _scan_known_secrets(self, exchange: Exchange, part: Part, view: View, findings: list[Finding],
+                            seen: set[tuple]) -> list[tuple[int, int]]:
+        """known_secret findings for this view; returns the spans the known secrets claim.
+
+        Bound use (its PicoClaw host and auth location; for a secret PicoClaw binds to
+        nothing, its format's provider binding) is counted as expected use, not reported.
+        """
+        known = self.known_secrets.current() if self.known_secrets is not None else None
+        occurrences = known.find(view.text) if known else []
+        if not occurrences or exchange.direction != OUTBOUND:
+            return [(start, end) for start, end, _secret in occurrences]
+        ctx = UseContext(host=exchange.host, part=part.kind, header_name=part.header_name,
+                         url=exchange.url, body_text=part.text if part.kind == "body" else "")
+        spans = None
+        for start, end, secret in occurrences:
+            bound = is_bound_use(secret, ctx) if secret.has_own_binding else \
+                self._format_binds(secret.value, exchange, part)
+            if bound:
+                if ("use", secret.fingerprint, part.location) not in seen:
+                    seen.add(("use", secret.fingerprint, part.location))
+                    self.expected_uses[f"known:{secret.owner}"] += 1
+                continue
+            key = ("known_secret", secret.kind, part.location, secret.fingerprint)
+            if key in seen or len(findings) >= MAX_FINDINGS_PER_EXCHANGE:
+                continue
+            seen.add(key)
+            spans = self.secret_spans(view.text) if spans is None else spans
+            findings.append(Finding(
+                direction=exchange.direction, protocol=exchange.protocol, threat_type="EXFIL",
+                pattern="known_secret", variant=secret.kind, severity="critical", source=exchange.source,
+                dest=exchange.dest, location=part.location,
+                snippet=self.redactor.snippet(view.text, start, end, self.context_chars, spans),
+                description="A secret from the operator's PicoClaw config outside its expected destination "
+                            "and auth location",
+                flow_id=exchange.flow_id, encoding=view.encoding, secret_owner=secret.owner,
+            ))
+        return [(start, end) for start, end, _secret in occurrences]
+
+    def _format_binds(self, value: str, exchange: Exchange, part: Part) -> bool:
+        """A known secret PicoClaw binds nowhere, in its format's provider binding (a ghp_ token to GitHub)."""
+        for rule in self.secret_rules:
+            if rule.provider in (None, "jwt"):
+                continue
+            match = rule.compiled.search(value)
+            if match and rule.secret_span(match) == (0, len(value)) and self._expected(rule, value, exchange, part):
+                return True
+        return False
 
     def _finding(self, exchange: Exchange, part: Part, view: View, rule: Rule, match, spans) -> Finding:
         snippet = self.redactor.snippet(view.text, match.start(), match.end(), self.context_chars, spans)

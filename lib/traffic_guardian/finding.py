@@ -40,6 +40,7 @@ class Finding:
     flow_id: str = ""
     encoding: str = "raw"
     provider: str | None = None
+    secret_owner: str | None = None  # known_secret: the PicoClaw model/channel/tool the secret belongs to
     suppressed: int = 0
     timestamp: str = field(default_factory=utc_timestamp)
     finding_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -49,6 +50,8 @@ class Finding:
         record.update(asdict(self))
         if record["provider"] is None:
             del record["provider"]
+        if record["secret_owner"] is None:
+            del record["secret_owner"]
         return record
 
     def to_json(self) -> str:
