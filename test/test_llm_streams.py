@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from llm_fixtures import (
     CURL_PIPE_BASH,
     anthropic_stream,

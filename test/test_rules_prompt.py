@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 import time
 
-import fakes
 import pytest
+
+import fakes
 from canary import assert_no_leak
 from traffic_guardian.engine import Engine
 from traffic_guardian.exchange import Exchange

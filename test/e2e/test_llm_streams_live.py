@@ -23,8 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-import fakes
 import pytest
+
+import fakes
 from canary import assert_no_leak
 from conftest import SCRIPTS
 from llm_fixtures import (
