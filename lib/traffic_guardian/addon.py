@@ -32,9 +32,11 @@ from mitmproxy.tls import ClientHelloData  # noqa: E402
 from traffic_guardian.config import load_config  # noqa: E402
 from traffic_guardian.content_encoding import decode_body  # noqa: E402
 from traffic_guardian.counters import MonitorCounters  # noqa: E402
+from traffic_guardian.egress import EgressInventory, EgressPolicy  # noqa: E402
 from traffic_guardian.engine import Engine  # noqa: E402
 from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
 from traffic_guardian.home import GuardianHome  # noqa: E402
+from traffic_guardian.known_secrets import write_summary  # noqa: E402
 from traffic_guardian.llm_streams import reassembler_for, stream_exchanges  # noqa: E402
 from traffic_guardian.log_redaction import LogRedactor, install_record_factory  # noqa: E402
 from traffic_guardian.redact import Redactor  # noqa: E402
@@ -63,6 +65,8 @@ class GuardianRuntime:
         self.https_inspection = False
         self.redact_log = LogRedactor()
         self._counters_task: asyncio.Task | None = None
+        self.egress_inventory: EgressInventory | None = None
+        self.egress_policy: EgressPolicy | None = None
 
     def load(self, loader) -> None:
         install_record_factory(self.redact_log, replace=False)  # before anything can log a URL
@@ -89,6 +93,25 @@ class GuardianRuntime:
         self.counters = MonitorCounters(home)
         self.max_scan_bytes = config.max_scan_bytes
         self.https_inspection = bool(ctx.options.guardian_https_inspection and config.https_inspection)
+        self._configure_picoclaw_awareness(config, home)
+
+    def _configure_picoclaw_awareness(self, config, home: GuardianHome) -> None:
+        """Known secrets (loaded now, reloaded on change, fingerprint summary in run/), egress inventory, allowlist."""
+        known = self.engine.known_secrets
+        if known is not None:
+            known.on_reload = self._write_known_summary
+            self._write_known_summary(known.current())
+        self.egress_inventory = EgressInventory(home, config.egress_inventory_max)
+        self.egress_policy = EgressPolicy(
+            config.egress_allowlist,
+            lambda: known.current().snapshot.egress_hosts if known is not None else (),
+            config.dedup_window_secs, max_tracked=config.egress_inventory_max, redact=self.engine.redact_text)
+
+    def _write_known_summary(self, known) -> None:
+        try:
+            write_summary(self.home, known)
+        except OSError as exc:
+            log.warning("traffic-guardian: cannot write the known-secrets summary: %s", self.redact_log(str(exc)))
 
     def running(self) -> None:
         if self.counters is not None and self._counters_task is None:
@@ -113,6 +136,8 @@ class GuardianRuntime:
             if self.engine is not None:
                 self.counters.set_expected_uses(self.engine.expected_uses)
             self.counters.flush(force)
+            if self.egress_inventory is not None:
+                self.egress_inventory.maybe_save(force)
         except OSError as exc:
             log.warning("traffic-guardian: cannot write counters: %s", self.redact_log(str(exc)))
 
@@ -122,14 +147,20 @@ class GuardianRuntime:
         if self.engine is None or self.writer is None or self.counters is None:
             return
         for finding in self.engine.scan(exchange):
-            try:
-                written = self.writer.write(finding)
-            except OSError as exc:
-                message = self.redact_log(f"{type(exc).__name__}: {exc}")
-                self.counters.write_error(message)
-                log.warning("traffic-guardian: cannot write a finding: %s", message)
-                continue
-            self.counters.finding(finding.severity, written)
+            self.write_finding(finding)
+
+    def write_finding(self, finding) -> None:
+        """The one write path for engine findings and egress-policy findings."""
+        if self.writer is None or self.counters is None:
+            return
+        try:
+            written = self.writer.write(finding)
+        except OSError as exc:
+            message = self.redact_log(f"{type(exc).__name__}: {exc}")
+            self.counters.write_error(message)
+            log.warning("traffic-guardian: cannot write a finding: %s", message)
+            return
+        self.counters.finding(finding.severity, written)
 
     def report_error(self, where: str, exc: BaseException) -> None:
         """Log an addon failure with traffic-derived text redacted; the exchange carries on."""
@@ -138,10 +169,21 @@ class GuardianRuntime:
             self.counters.addon_error(message)
         log.warning("traffic-guardian: addon error (traffic unaffected): %s", message)
 
-    def egress(self, dest: str, protocol: str, inspected: bool, sni: str | None = None) -> None:
-        """Every destination the monitor forwards to. Extension point for the egress inventory."""
+    def egress(self, dest: str, protocol: str, inspected: bool, sni: str | None = None, *,
+               source: str = "unknown", flow_id: str = "", bytes_out: int = 0) -> None:
+        """Every destination the monitor forwards to: counters, the egress inventory, the allowlist."""
         if self.counters is not None:
             self.counters.egress_seen(dest, protocol, inspected, sni)
+        if self.egress_inventory is not None:
+            self.egress_inventory.record(dest, protocol, sni=sni, bytes_out=bytes_out)
+        if self.egress_policy is not None:
+            finding = self.egress_policy.check(dest, protocol, source=source, sni=sni, flow_id=flow_id)
+            if finding is not None:
+                self.write_finding(finding)
+
+    def egress_bytes(self, dest: str, *, bytes_out: int = 0, bytes_in: int = 0) -> None:
+        if self.egress_inventory is not None:
+            self.egress_inventory.add_bytes(dest, bytes_out=bytes_out, bytes_in=bytes_in)
 
 
 def guarded(method):
@@ -163,8 +205,23 @@ def _headers(headers: http.Headers) -> list[tuple[str, str]]:
 
 
 def _peer(flow) -> str:
-    address = getattr(flow.client_conn, "peername", None)
+    return _peer_of(flow.client_conn)
+
+
+def _peer_of(client) -> str:
+    address = getattr(client, "peername", None)
     return f"{address[0]}:{address[1]}" if address else "unknown"
+
+
+def _wire_size(message: http.Message) -> int:
+    """Header bytes plus the body (its Content-Length when streamed): the egress inventory's byte count."""
+    size = sum(len(name) + len(value) + 4 for name, value in message.headers.items(multi=True))
+    if message.raw_content is not None:
+        return size + len(message.raw_content)
+    try:
+        return size + int(message.headers.get("content-length", "0"))
+    except ValueError:
+        return size
 
 
 def _wants_stream(message: http.Message, limit: int) -> bool:
@@ -218,7 +275,8 @@ class HttpInspector:
         if runtime.counters is not None:
             runtime.counters.bump("requests")
         protocol = "https" if flow.request.scheme == "https" else "http"
-        runtime.egress(f"{flow.request.host}:{flow.request.port}", protocol, inspected=True)
+        runtime.egress(f"{flow.request.host}:{flow.request.port}", protocol, inspected=True, source=_peer(flow),
+                       flow_id=flow.id, bytes_out=_wire_size(flow.request))
         if self._streamed(flow, "request_copy"):
             return
         runtime.scan(self.exchange(flow, OUTBOUND, flow.request.raw_content or b""))
@@ -232,6 +290,8 @@ class HttpInspector:
     def response(self, flow: http.HTTPFlow) -> None:
         if self.runtime.counters is not None:
             self.runtime.counters.bump("responses")
+        if flow.response is not None:
+            self.runtime.egress_bytes(f"{flow.request.host}:{flow.request.port}", bytes_in=_wire_size(flow.response))
         if flow.response is None or self._streamed(flow, "response_copy"):
             return
         self.runtime.scan(self.exchange(flow, INBOUND, flow.response.raw_content or b""))
@@ -287,6 +347,9 @@ class WebSocketInspector:
         del flow.websocket.messages[:-1]
         if self.runtime.counters is not None:
             self.runtime.counters.bump("websocket_messages")
+        size, outbound = len(message.content), message.from_client
+        self.runtime.egress_bytes(f"{flow.request.host}:{flow.request.port}",
+                                  bytes_out=size if outbound else 0, bytes_in=0 if outbound else size)
         limit = self.runtime.max_scan_bytes
         self.runtime.scan(Exchange(
             direction=OUTBOUND if message.from_client else INBOUND,
@@ -315,7 +378,7 @@ class TlsPassthrough:
         if not inspected:
             data.ignore_connection = True
         self.runtime.egress(dest, "https" if inspected else "tls-passthrough", inspected,
-                            data.client_hello.sni)
+                            data.client_hello.sni, source=_peer_of(data.context.client))
 
 
 runtime = GuardianRuntime()

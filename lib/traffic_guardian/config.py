@@ -227,7 +227,8 @@ def validate_values(config: Config) -> list[Problem]:
                 problems.append(Problem(key, "must not be null"))
             continue
         # bool is an int subclass in Python; a config that says "max_scan_bytes": true is wrong.
-        if isinstance(value, bool) and spec.kind is not bool or not isinstance(value, spec.kind):
+        allows_bool = spec.kind is bool or isinstance(spec.kind, tuple) and bool in spec.kind
+        if isinstance(value, bool) and not allows_bool or not isinstance(value, spec.kind):
             problems.append(Problem(key, f"wrong type: expected {_type_name(spec.kind)}, got {_json_type(value)}"))
             continue
         if spec.minimum is not None and not spec.minimum <= value <= spec.maximum:
