@@ -2,7 +2,7 @@
 """List the egress inventory: every destination the monitor forwarded to, as JSON Lines.
 
 One object per destination from <home>/run/egress.json (written by the running monitor at
-most every 10 s and when it stops): dest (host:port), sni (names seen on passthrough TLS
+most every 5 s and when it stops): dest (host:port), sni (names seen on passthrough TLS
 tunnels), protocols, first_seen, last_seen, requests, bytes_out, bytes_in, and allowed
 (whether the egress allowlist covers it; null when no allowlist applies).
 

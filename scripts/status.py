@@ -19,9 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_NOT_RUNNING, EXIT_OK, emit_json_line  # noqa: E402
 from traffic_guardian.config import ConfigError, load_config  # noqa: E402
+from traffic_guardian.egress import top_destinations  # noqa: E402
 from traffic_guardian.findings_log import read_log  # noqa: E402
 from traffic_guardian.formatting import format_finding_line, format_severity_counts, terminal_safe  # noqa: E402
 from traffic_guardian.home import GuardianHome  # noqa: E402
+from traffic_guardian.known_secrets import read_summary  # noqa: E402
 from traffic_guardian.process import monitor_status, read_counters  # noqa: E402
 from traffic_guardian.trust import guardian_ca_fingerprint  # noqa: E402
 
@@ -90,12 +92,24 @@ def collect(args) -> dict:
         "write_errors": counters.get("write_errors"),
         "last_write_error": counters.get("last_write_error"),
         "egress_destinations": len(counters.get("egress", {})) if counters else None,
+        "top_destinations": top_destinations(home, 5) if status.running else [],
+        "known_secrets": known_secrets_status(home) if status.running else None,
         "findings_log": str(log_path),
         "findings_total": total,
         "findings_by_severity": by_severity,
         "unreadable_log_lines": reader.skipped,
         "last_findings": last[::-1] if args.last else [],
     }
+
+
+def known_secrets_status(home: GuardianHome) -> dict | None:
+    """Count and salted fingerprints of the PicoClaw secrets the monitor watches (never values)."""
+    summary = read_summary(home)
+    if summary is None:
+        return None
+    return {"count": summary.get("count", 0),
+            "secrets": [{key: item.get(key) for key in ("owner", "kind", "fingerprint")}
+                        for item in summary.get("secrets", []) if isinstance(item, dict)]}
 
 
 def print_human(report: dict) -> None:
@@ -114,6 +128,14 @@ def print_human(report: dict) -> None:
         uses = report["expected_credential_uses"]
         lines.append(f"  requests: {report['requests'] or 0}  expected credential uses: "
                      + (", ".join(f"{terminal_safe(k)} {v}" for k, v in sorted(uses.items())) or "none"))
+        if report["known_secrets"]:
+            known = report["known_secrets"]
+            lines.append(f"  known secrets watched: {known['count']} (fingerprints "
+                         + (", ".join(terminal_safe(f"{s['owner']} {s['fingerprint']}") for s in known["secrets"])
+                            or "none") + ")")
+        if report["top_destinations"]:
+            lines.append("  top destinations: " + ", ".join(
+                terminal_safe(f"{d['dest']} {d['requests']} req") for d in report["top_destinations"]))
         if report["write_errors"]:
             last_error = terminal_safe(report["last_write_error"])
             lines.append(f"  write errors: {report['write_errors']} (last: {last_error})")

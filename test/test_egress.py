@@ -42,7 +42,9 @@ def test_inventory_persists_atomically_at_most_every_interval_and_survives_a_res
     now = [0.0]
     inventory = EgressInventory(home, max_entries=10, save_interval=10, clock=lambda: now[0])
     inventory.record("api.openai.com:443", "https", bytes_out=10)
-    assert inventory.maybe_save() is False  # interval not yet passed
+    assert inventory.maybe_save() is True  # the first change goes out at once
+    inventory.record("api.openai.com:443", "https", bytes_out=0)
+    assert inventory.maybe_save() is False  # then at most every save_interval
     now[0] = 10
     assert inventory.maybe_save() is True
     assert inventory.maybe_save(force=True) is False  # nothing changed since
@@ -52,7 +54,7 @@ def test_inventory_persists_atomically_at_most_every_interval_and_survives_a_res
     restarted = EgressInventory(home, max_entries=10)
     restarted.record("api.openai.com:443", "https", bytes_out=5)
     [entry] = restarted.entries()
-    assert (entry["requests"], entry["bytes_out"]) == (2, 15)
+    assert (entry["requests"], entry["bytes_out"]) == (3, 15)
 
 
 def test_damaged_inventory_file_reads_as_empty(tmp_path):

@@ -3,8 +3,9 @@
 The inventory answers "where does my agent send data?" per destination (host:port, plus
 the SNI names seen on passthrough TLS tunnels): first and last seen, requests, bytes out
 and in. It is bounded (egress_inventory_max; the least recently seen destination is
-evicted first) and persisted atomically to <home>/run/egress.json at most every
-SAVE_INTERVAL_SECS and when the monitor stops, so it survives restarts.
+evicted first) and persisted atomically to <home>/run/egress.json: the first change at
+once, then at most every SAVE_INTERVAL_SECS, and when the monitor stops; a restart
+carries on from the file.
 
 The allowlist is detect-only: a destination outside it produces one POLICY finding
 (`unexpected_egress`, medium) per destination per dedup window. Nothing is ever blocked.
@@ -29,7 +30,7 @@ from .providers import host_matches
 
 INVENTORY_SCHEMA = "clawsec-traffic-egress/v1"
 INVENTORY_FILE = "egress.json"  # under <home>/run/
-SAVE_INTERVAL_SECS = 10.0
+SAVE_INTERVAL_SECS = 5.0
 MAX_SNI_PER_DESTINATION = 5
 MAX_PROTOCOLS_PER_DESTINATION = 5
 DERIVED = "picoclaw"  # an egress_allowlist entry meaning "the hosts of the PicoClaw config"
@@ -54,7 +55,7 @@ class EgressInventory:
         self._entries: OrderedDict[str, dict] = OrderedDict()
         self._lock = threading.Lock()
         self._dirty = False
-        self._saved_at = clock()
+        self._saved_at: float | None = None  # the first change is written at the next flush
         for entry in read_inventory(self.path):  # carry on where the last run stopped
             self._entries[entry["dest"]] = entry
         self._evict()
@@ -104,7 +105,8 @@ class EgressInventory:
         """Write the file when something changed and the interval passed (or force); True when written."""
         now = self.clock()
         with self._lock:
-            if not self._dirty or (not force and now - self._saved_at < self.save_interval):
+            recent = self._saved_at is not None and now - self._saved_at < self.save_interval
+            if not self._dirty or (recent and not force):
                 return False
             document = {"schema": INVENTORY_SCHEMA, "updated_at": utc_timestamp(), "max_entries": self.max_entries,
                         "evicted": self.evicted, "destinations": list(self._entries.values())}

@@ -57,14 +57,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 CLIENT = r'''
-import json, sys, urllib.request
-calls = json.load(open(sys.argv[1]))
+import json, subprocess, sys, time, urllib.request
+calls_file, status_script, status_out = sys.argv[1:4]
 opener = urllib.request.build_opener(urllib.request.ProxyHandler())  # HTTP_PROXY from the scoped env
-for call in calls:
+for call in json.load(open(calls_file)):
     data = call["body"].encode() if call["body"] is not None else None
     request = urllib.request.Request(call["url"], data=data, headers=call["headers"],
                                      method="POST" if data is not None else "GET")
     opener.open(request, timeout=30).read()
+# status while the monitor runs: wait (bounded) until the inventory file has both destinations
+deadline = time.monotonic() + 30
+while True:
+    result = subprocess.run([sys.executable, status_script, "--json"], capture_output=True, timeout=30)
+    report = json.loads(result.stdout)
+    if len(report["top_destinations"]) >= 2 or time.monotonic() > deadline:
+        break
+    time.sleep(0.5)
+human = subprocess.run([sys.executable, status_script], capture_output=True, timeout=30)
+json.dump({"json": report, "human": human.stdout.decode(), "stderr": human.stderr.decode() + result.stderr.decode()},
+          open(status_out, "w"))
 '''
 
 
@@ -118,8 +129,9 @@ def test_live_normal_provider_calls_are_silent_and_the_same_key_elsewhere_is_cri
     config.write_text(json.dumps({"listen_port": free_port()}))
     home = Path(guardian_env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"])
 
+    status_out = tmp_path / "status.json"
     command = [sys.executable, str(SCRIPTS / "start.py"), "--config", str(config), "--",
-               sys.executable, str(client), str(calls)]
+               sys.executable, str(client), str(calls), str(SCRIPTS / "status.py"), str(status_out)]
     process = subprocess.Popen(command, env=guardian_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True)
     try:
@@ -153,4 +165,11 @@ def test_live_normal_provider_calls_are_silent_and_the_same_key_elsewhere_is_cri
                              capture_output=True, timeout=60)
     assert [json.loads(line)["dest"] for line in listing.stdout.splitlines()] == [f"localhost:{port}",
                                                                                   f"127.0.0.1:{port}"]
-    assert_no_leak(picoclaw.values, home=home, outputs=[stdout, stderr, listing.stdout, listing.stderr])
+    status = json.loads(status_out.read_text())
+    assert [d["dest"] for d in status["json"]["top_destinations"]] == [f"localhost:{port}", f"127.0.0.1:{port}"]
+    assert status["json"]["known_secrets"]["count"] == 12
+    assert {s["fingerprint"] for s in status["json"]["known_secrets"]["secrets"]} == {
+        s["fingerprint"] for s in summary["secrets"]}
+    assert "known secrets watched: 12" in status["human"] and f"localhost:{port} 3 req" in status["human"]
+    assert_no_leak(picoclaw.values, home=home,
+                   outputs=[stdout, stderr, listing.stdout, listing.stderr, status_out.read_text()])
