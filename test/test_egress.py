@@ -7,7 +7,6 @@ import json
 
 from conftest import run_script
 from picoclaw_fixtures import write_picoclaw_home
-
 from traffic_guardian.egress import EgressInventory, EgressPolicy, read_inventory, top_destinations
 from traffic_guardian.home import GuardianHome
 

