@@ -13,6 +13,7 @@ from traffic_guardian.log_redaction import (
     install_record_factory,
     mask_credential_fields,
     strip_urls,
+    uninstall_record_factory,
 )
 
 
@@ -61,6 +62,7 @@ def test_every_log_record_is_redacted_at_creation_with_tracebacks():
             logger.exception("while scanning")
     finally:
         logger.removeHandler(handler)
+        uninstall_record_factory()
     text = stream.getvalue()
     assert key not in text
     assert "http://h.example/[path elided]" in text and "ValueError" in text

@@ -94,6 +94,17 @@ def install_record_factory(redactor: LogRedactor, replace: bool = True) -> None:
 
         logging.setLogRecordFactory(factory)
         _installed["factory"] = factory
+        _installed["previous"] = previous
+
+
+def uninstall_record_factory() -> None:
+    """Put back the factory that was in place before install_record_factory (for tests)."""
+    with _install_lock:
+        factory = _installed.pop("factory", None)
+        previous = _installed.pop("previous", None)
+        _installed.pop("redactor", None)
+        if factory is not None and logging.getLogRecordFactory() is factory and previous is not None:
+            logging.setLogRecordFactory(previous)
 
 
 class RedactingStream(io.TextIOBase):
