@@ -236,26 +236,43 @@ def test_held_text_is_bounded_and_the_rest_counted():
     assert reassembler.dropped_chars == 20 * 1000 - limit
 
 
-def test_overlong_line_and_overlong_json_element_are_dropped_and_counted():
+def test_overlong_event_or_element_is_cut_counted_and_its_head_scanned_as_data():
     limit = 2048
     reassembler = StreamReassembler(SSE, max_scan_bytes=limit)
-    huge = sse({"choices": [{"index": 0, "delta": {"content": "y" * 10000}}]})
+    huge = sse({"choices": [{"index": 0, "delta": {"content": f"{CURL_PIPE_BASH} " + "y" * 10000}}]})
+    texts = []
     for i in range(0, len(huge), 100):
-        reassembler.feed(huge[i : i + 100])
+        texts += reassembler.feed(huge[i : i + 100])
         assert len(reassembler._parser.partial) <= limit
-    reassembler.feed(sse({"choices": [{"index": 0, "delta": {"content": "after"}}]}))
-    assert [t.text for t in reassembler.finish()] == ["after"]
-    assert reassembler.dropped_bytes >= 10000
+    texts += reassembler.feed(sse({"choices": [{"index": 0, "delta": {"content": "after"}}]}))
+    texts += reassembler.finish()
+    assert [(t.location, len(t.text)) for t in texts] == [(DATA, limit - len("data: ")), (TEXT, 5)]
+    assert reassembler.dropped_bytes >= 10000 - limit
+    assert findings_of(texts) == [("pipe_to_shell", "download_pipe", DATA)]
 
     arrays = StreamReassembler("application/json", max_scan_bytes=limit)
-    stream = b"".join(gemini_json_array_stream(["z" * 5000, "tail"]))
+    stream = b"".join(gemini_json_array_stream([f"{CURL_PIPE_BASH} " + "z" * 5000, "tail"]))
     texts = []
     for i in range(0, len(stream), 64):
         texts += arrays.feed(stream[i : i + 64])
         assert arrays._parser.element is None or len(arrays._parser.element) <= limit
     texts += arrays.finish()
-    assert [t.text for t in texts] == ["tail"]
-    assert arrays.dropped_bytes >= 5000
+    assert [t.location for t in texts] == [DATA, TEXT] and texts[1].text == "tail"
+    assert arrays.dropped_bytes >= 5000 - limit
+    assert findings_of(texts) == [("pipe_to_shell", "download_pipe", DATA)]
+
+
+def test_a_json_stream_that_is_not_json_is_scanned_as_text():
+    for body in (f"oops: {CURL_PIPE_BASH}\n".encode(), b'{"unterminated": "' + CURL_PIPE_BASH.encode()):
+        texts = reassemble([body[:7], body[7:]], "application/json")
+        assert [t.location for t in texts] == [DATA]
+        assert findings_of(texts) == [("pipe_to_shell", "download_pipe", DATA)]
+
+
+def test_a_large_plain_json_response_keeps_its_head_scanned():
+    document = json.dumps({"result": f"setup: {CURL_PIPE_BASH}", "padding": "p" * 300000}).encode()
+    texts = reassemble([document[i : i + 8192] for i in range(0, len(document), 8192)], "application/json")
+    assert findings_of(texts) == [("pipe_to_shell", "download_pipe", DATA)]
 
 
 def test_content_types():

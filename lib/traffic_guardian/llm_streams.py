@@ -25,7 +25,9 @@ stream), response.stream:data (events of no known shape).
 Memory per stream is bounded by max_scan_bytes: a pending SSE line or JSON element is cut
 there, and the text held for open blocks never exceeds it in total. What does not fit is
 counted (dropped_chars, dropped_bytes), not kept. A block is released as soon as it
-closes (content_block_stop, finish_reason, ...), so a long stream keeps scanning.
+closes (content_block_stop, finish_reason, ...), so a long stream keeps scanning. What
+cannot be parsed (an event or element cut at the bound, a "JSON" body that is not JSON)
+is not lost: its first max_scan_bytes are scanned as raw text at response.stream:data.
 """
 
 from __future__ import annotations
@@ -102,14 +104,14 @@ class _SSEParser:
 
     Lines are split on bytes and decoded only when complete, so a UTF-8 sequence cut by a
     chunk boundary is never decoded in halves. A line or event longer than the limit is
-    dropped whole (its JSON could not be parsed anyway) and counted.
+    cut there, counted, and handed over marked truncated (its JSON cannot be parsed).
     """
 
-    def __init__(self, limit: int, on_event: Callable[[str, str], None]):
+    def __init__(self, limit: int, on_event: Callable[[str, str, bool], None]):
         self.limit = limit
         self.on_event = on_event
         self.partial = bytearray()
-        self.overflow = False  # the current line passed the limit: discard until its end
+        self.overflow = False  # the current line passed the limit: count the rest of it
         self.skip_lf = False  # the previous chunk ended in CR: a leading LF belongs to it
         self.started = False
         self.event = ""
@@ -141,18 +143,17 @@ class _SSEParser:
     def _extend(self, piece: bytes) -> None:
         if not piece:
             return
-        if self.overflow or len(self.partial) + len(piece) > self.limit:
-            self.dropped_bytes += len(piece) + len(self.partial)
-            self.partial.clear()
+        room = max(0, self.limit - len(self.partial))
+        if len(piece) > room:
+            self.dropped_bytes += len(piece) - room
             self.overflow = True
-            return
+            piece = piece[:room]
         self.partial += piece
 
     def _end_line(self) -> None:
         if self.overflow:
             self.overflow = False
             self.truncated = True
-            return
         line = self.partial.decode("utf-8", "replace")
         self.partial.clear()
         if not self.started:
@@ -167,10 +168,11 @@ class _SSEParser:
         if sep and value.startswith(" "):
             value = value[1:]
         if name == "data":
-            if self.data_len + len(value) > self.limit:
+            room = max(0, self.limit - self.data_len)
+            if len(value) > room:
                 self.truncated = True
-                self.dropped_bytes += len(value)
-                return
+                self.dropped_bytes += len(value) - room
+                value = value[:room]
             self.data.append(value)
             self.data_len += len(value) + 1
         elif name == "event":
@@ -180,8 +182,8 @@ class _SSEParser:
         data, event, truncated = "\n".join(self.data), self.event, self.truncated
         had_data = bool(self.data)
         self.data, self.data_len, self.event, self.truncated = [], 0, "", False
-        if had_data and not truncated:
-            self.on_event(event, data)
+        if had_data:
+            self.on_event(event, data, truncated)
 
 
 class _JSONSequence:
@@ -192,9 +194,11 @@ class _JSONSequence:
     regex, so the cost is linear and each element is parsed once, when it closes.
     """
 
-    def __init__(self, limit: int, on_value: Callable[[object], None]):
+    def __init__(self, limit: int, on_value: Callable[[object], None], on_raw: Callable[[bytes], None]):
         self.limit = limit
         self.on_value = on_value
+        self.on_raw = on_raw  # what could not be parsed: the first `limit` bytes of it
+        self.raw: bytearray | None = None  # the body does not start like JSON: keep it as text
         self.base: int | None = None  # nesting depth of elements: 1 inside an outer array, else 0
         self.depth = 0
         self.in_string = False
@@ -205,6 +209,9 @@ class _JSONSequence:
 
     def feed(self, data: bytes) -> None:
         i, n = 0, len(data)
+        if self.raw is not None:
+            self._keep_raw(data)
+            return
         if self.base is None:
             body = data.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()
             if not body:
@@ -212,8 +219,12 @@ class _JSONSequence:
             i = n - len(body)
             if body[:1] == b"[":
                 self.base, self.depth, i = 1, 1, i + 1
-            else:
+            elif body[:1] == b"{":
                 self.base = 0
+            else:
+                self.raw = bytearray()
+                self._keep_raw(body)
+                return
         start = i if self.element is not None else None
         while i < n:
             if self.escape:
@@ -251,28 +262,37 @@ class _JSONSequence:
             self._collect(data[start:])
 
     def finish(self) -> None:
-        self.element = None
+        if self.raw:
+            self.on_raw(bytes(self.raw))
+        elif self.element:  # the stream ended inside an element
+            self.on_raw(bytes(self.element))
+        self.raw = self.element = None
+
+    def _keep_raw(self, piece: bytes) -> None:
+        room = max(0, self.limit - len(self.raw))
+        self.raw += piece[:room]
+        self.dropped_bytes += max(0, len(piece) - room)
 
     def _collect(self, piece: bytes) -> None:
-        if self.overflow:
-            self.dropped_bytes += len(piece)
-        elif len(self.element) + len(piece) > self.limit:
-            self.dropped_bytes += len(self.element) + len(piece)
-            self.element.clear()
+        room = max(0, self.limit - len(self.element))
+        if len(piece) > room:
+            self.dropped_bytes += len(piece) - room
             self.overflow = True
-        else:
-            self.element += piece
+            piece = piece[:room]
+        self.element += piece
 
     def _close_element(self) -> None:
         element, overflow = self.element, self.overflow
         self.element, self.overflow = None, False
-        if overflow:
-            return
-        try:
-            value = json.loads(bytes(element))
-        except (ValueError, RecursionError):
-            return
-        self.on_value(value)
+        if not overflow:
+            try:
+                value = json.loads(bytes(element))
+            except (ValueError, RecursionError):
+                pass
+            else:
+                self.on_value(value)
+                return
+        self.on_raw(bytes(element))
 
 
 class StreamReassembler:
@@ -300,7 +320,7 @@ class StreamReassembler:
         if kind == "sse":
             self._parser = _SSEParser(max_scan_bytes, self._on_sse_event)
         else:
-            self._parser = _JSONSequence(max_scan_bytes, self._on_value)
+            self._parser = _JSONSequence(max_scan_bytes, self._on_value, self._on_raw)
 
     @property
     def dropped_bytes(self) -> int:
@@ -324,7 +344,15 @@ class StreamReassembler:
 
     # -- events ------------------------------------------------------------------------
 
-    def _on_sse_event(self, event: str, data: str) -> None:
+    def _on_raw(self, data: bytes) -> None:
+        self.events += 1
+        self._whole(DATA, self.kind, data.decode("utf-8", "replace"))
+
+    def _on_sse_event(self, event: str, data: str, truncated: bool = False) -> None:
+        if truncated:  # cut at the bound: not parseable, scanned as the text it is
+            self.events += 1
+            self._whole(DATA, "sse", data)
+            return
         stripped = data.strip()
         if stripped == "[DONE]":
             return

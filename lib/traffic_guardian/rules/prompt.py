@@ -151,10 +151,10 @@ def bidi_out_of_place(match: re.Match, text: str) -> bool:
 
 UNICODE_SMUGGLING = (
     _prompt("unicode_smuggling", "tag_characters", "high",
-            re.escape(TAG_MARK) + r"(?P<hidden>[^" + MARK_END + r"\n]{1,4000}+)\n" + MARK_END, (TAG_MARK,),
+            re.escape(TAG_MARK) + r"(?P<hidden>[^⟦" + MARK_END + r"\n]{1,4000}+)\n" + MARK_END, (TAG_MARK,),
             "text hidden in invisible Unicode tag characters (U+E0000..U+E007F)", validate=not_emoji_flag),
     _prompt("unicode_smuggling", "zero_width_run", "medium",
-            re.escape(ZERO_WIDTH_MARK) + r"[^" + MARK_END + r"\n]{1,4000}+\n" + MARK_END, (ZERO_WIDTH_MARK,),
+            re.escape(ZERO_WIDTH_MARK) + r"[^⟦" + MARK_END + r"\n]{1,4000}+\n" + MARK_END, (ZERO_WIDTH_MARK,),
             "long run of zero-width characters (hidden bits or text)"),
     _prompt("unicode_smuggling", "bidi_override", "medium",
             re.escape(BIDI_MARK) + r"(?P<control>LRE|RLE|LRO|RLO|LRI|RLI|FSI)" + MARK_END, (BIDI_MARK,),
