@@ -264,7 +264,9 @@ class HttpInspector:
 
     @guarded
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if _wants_stream(flow.request, self.runtime.max_scan_bytes):
+        # Answered already (407 from proxyauth): mitmproxy refuses a stream beside a response,
+        # and the client would never get its 407.
+        if flow.response is None and _wants_stream(flow.request, self.runtime.max_scan_bytes):
             flow.request.stream = self._stream_copy(flow, OUTBOUND)
 
     @guarded
