@@ -96,6 +96,10 @@ def main(argv: list[str]) -> int:
                       "(run scripts/bootstrap.sh)")
     home = config.home
     home.ensure_dir(home.run_dir)
+    if not args.background and not command:
+        # Ctrl-C during startup must still stop the monitor, not orphan it.
+        signal.signal(signal.SIGINT, _request_stop)
+        signal.signal(signal.SIGTERM, _request_stop)
     with start_lock(home):
         status = monitor_status(home)
         if status.running:
@@ -153,8 +157,9 @@ def launch(config, home: GuardianHome, args, inspect_https: bool, command: list[
     output = None if log_path is None else home.open_append(log_path)
     started = time.monotonic()
     try:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=env,
-                                   start_new_session=True, close_fds=True)
+        # Without a log file the monitor's stdout goes to our stderr: stdout is for JSON only.
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output if output is not None else 2,
+                                   stderr=output, env=env, start_new_session=True, close_fds=True)
     finally:
         if output is not None:
             os.close(output)
@@ -239,9 +244,12 @@ def wait_for_listener(process: subprocess.Popen, config, home: GuardianHome, log
             fail(PROGRAM, f"the monitor exited during startup (status {process.returncode}): {reason}")
         try:
             with socket.create_connection(address, timeout=0.5):
-                return
+                pass
         except OSError:
             time.sleep(0.05)
+            continue
+        if process.poll() is None:  # the listener is ours, not something that grabbed the port meanwhile
+            return
     stop_monitor(home)
     fail(PROGRAM, f"the monitor did not listen on {address[0]}:{address[1]} within {timeout:g}s; stopped it")
 
@@ -277,41 +285,46 @@ def run_mode(monitor: Monitor, home: GuardianHome, args, command: list[str]) -> 
     announce(monitor, command)
     if args.background and not command:
         return EXIT_OK
-    if args.background:
-        env = scoped_env(dict(os.environ), monitor.assignments)
-        try:
-            os.execvpe(command[0], command, env)  # noqa: S606 - the operator's own command, as given
-        except OSError as exc:
-            fail(PROGRAM, f"cannot run {command[0]}: {exc.strerror or exc} (the monitor keeps running)", 127)
     if not command:
         return wait_foreground(monitor, home)
-    return run_scoped_child(monitor, home, command)
+    # Background: the monitor outlives the child (and is reparented to init when we exit).
+    return run_scoped_child(monitor, home, command, stop_after=not args.background)
+
+
+_foreground: dict = {"process": None, "stop": False}
+
+
+def _request_stop(_signum, _frame) -> None:
+    _foreground["stop"] = True
+    process = _foreground["process"]
+    if process is not None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
 
 
 def wait_foreground(monitor: Monitor, home: GuardianHome) -> int:
     """Foreground: run until Ctrl-C / SIGTERM (forwarded to the monitor) or until it exits."""
-    def forward(signum, _frame):
-        with contextlib.suppress(ProcessLookupError):
-            monitor.process.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
+    _foreground["process"] = monitor.process
+    if _foreground["stop"]:  # interrupted while starting
+        _request_stop(signal.SIGTERM, None)
     code = monitor.process.wait()
     clear_run_files(home)
     print(f"{PROGRAM}: monitor stopped", file=sys.stderr)
     return EXIT_OK if code in (0, -signal.SIGTERM, -signal.SIGINT) else EXIT_FAILURE
 
 
-def run_scoped_child(monitor: Monitor, home: GuardianHome, command: list[str]) -> int:
-    """Foreground with a command: the monitor lives exactly as long as the child."""
+def run_scoped_child(monitor: Monitor, home: GuardianHome, command: list[str], stop_after: bool) -> int:
+    """Run the one scoped child; in the foreground the monitor lives exactly as long as it."""
     env = scoped_env(dict(os.environ), monitor.assignments)
     # Ctrl-C reaches the child through the terminal; we outlive it to stop the monitor.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         child = subprocess.Popen(command, env=env, preexec_fn=_default_sigint)  # noqa: S603, PLW1509
     except OSError as exc:
-        stop_monitor(home)
-        fail(PROGRAM, f"cannot run {command[0]}: {exc.strerror or exc}", 127)
+        if stop_after:
+            stop_monitor(home)
+        fail(PROGRAM, f"cannot run {command[0]}: {exc.strerror or exc}"
+                      + ("" if stop_after else " (the monitor keeps running)"), 127)
 
     def forward(signum, _frame):
         with contextlib.suppress(ProcessLookupError):
@@ -319,8 +332,11 @@ def run_scoped_child(monitor: Monitor, home: GuardianHome, command: list[str]) -
 
     signal.signal(signal.SIGTERM, forward)
     code = child.wait()
-    stop_monitor(home)
-    print(f"{PROGRAM}: {command[0]} exited with status {code}; monitor stopped", file=sys.stderr)
+    if stop_after:
+        stop_monitor(home)
+    print(f"{PROGRAM}: {command[0]} exited with status {code}; "
+          + ("monitor stopped" if stop_after else "monitor keeps running (scripts/stop.py stops it)"),
+          file=sys.stderr)
     return code if code >= 0 else 128 - code
 
 

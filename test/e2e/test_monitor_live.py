@@ -504,6 +504,39 @@ def test_foreground_with_command_scopes_the_child_and_stops_after(tmp_path, upst
     assert_no_leak([key], monitor.home, OUTPUTS)
 
 
+def test_foreground_runs_until_interrupted_then_cleans_up(tmp_path):
+    monitor = Monitor(tmp_path, {})
+    starter = subprocess.Popen(script("start.sh"), env=monitor.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not monitor_status(monitor.guardian_home).running or not _accepts(monitor.port):
+            assert starter.poll() is None and time.monotonic() < deadline, "foreground monitor did not come up"
+            time.sleep(0.1)
+        monitor.remember_pid()
+        starter.send_signal(signal.SIGINT)  # Ctrl-C
+        out, err = starter.communicate(timeout=60)
+        OUTPUTS.extend([out, err])
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
+        monitor.stop()
+    assert starter.returncode == 0, err.decode(errors="replace")[-2000:]
+    assert json.loads(out.splitlines()[0])["background"] is False
+    assert monitor_status(monitor.guardian_home).state == "stopped"
+    for name in ("monitor.pid", "state.json", "counters.json", "proxy-credentials.json", "proxyauth.htpasswd"):
+        assert not (monitor.home / "run" / name).exists(), name
+    assert all(process_start_time(pid) != started for pid, started in monitor.pids)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def test_background_with_command_runs_curl_and_keeps_the_monitor(tmp_path, upstreams):
     monitor = Monitor(tmp_path, {})
     key = plant(fakes.stripe_live_key())
