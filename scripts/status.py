@@ -11,6 +11,7 @@ provider), findings by severity and the last N findings (already redacted in the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +92,7 @@ def collect(args) -> dict:
         "expected_credential_uses": counters.get("expected_credential_uses", {}),
         "write_errors": counters.get("write_errors"),
         "last_write_error": counters.get("last_write_error"),
+        "storage_problem": storage_problem(log_path) if status.running else None,
         "egress_destinations": len(counters.get("egress", {})) if counters else None,
         "top_destinations": top_destinations(home, 5) if status.running else [],
         "known_secrets": known_secrets_status(home) if status.running else None,
@@ -100,6 +102,23 @@ def collect(args) -> dict:
         "unreadable_log_lines": reader.skipped,
         "last_findings": last[::-1] if args.last else [],
     }
+
+
+def storage_problem(log_path: Path) -> str | None:
+    """Why the monitor cannot log findings right now, checked here directly: on a read-only
+    home the monitor cannot update counters.json either, so its own error count never arrives."""
+    directory = log_path.parent
+    if not directory.is_dir():
+        return f"{directory}: log directory is missing (recreated at the next finding)"
+    if not os.access(directory, os.W_OK):
+        return f"{directory}: not writable (read-only file system or permissions): findings are not logged"
+    try:
+        space = os.statvfs(directory)
+    except OSError:
+        return None
+    if space.f_bavail == 0:
+        return f"{directory}: no space left on the device: findings are not logged"
+    return None
 
 
 def known_secrets_status(home: GuardianHome) -> dict | None:
@@ -139,6 +158,8 @@ def print_human(report: dict) -> None:
         if report["write_errors"]:
             last_error = terminal_safe(report["last_write_error"])
             lines.append(f"  write errors: {report['write_errors']} (last: {last_error})")
+        if report["storage_problem"]:
+            lines.append(f"  write failure: {terminal_safe(report['storage_problem'])}")
     counts = format_severity_counts(report["findings_by_severity"])
     lines.append(f"  findings: {report['findings_total']} ({counts})  log: {report['findings_log']}")
     if report["unreadable_log_lines"]:

@@ -35,10 +35,11 @@ from traffic_guardian.counters import MonitorCounters  # noqa: E402
 from traffic_guardian.egress import EgressInventory, EgressPolicy  # noqa: E402
 from traffic_guardian.engine import Engine  # noqa: E402
 from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
-from traffic_guardian.home import GuardianHome  # noqa: E402
+from traffic_guardian.home import GuardianHome, HomeError  # noqa: E402
 from traffic_guardian.known_secrets import write_summary  # noqa: E402
 from traffic_guardian.llm_streams import reassembler_for, stream_exchanges  # noqa: E402
 from traffic_guardian.log_redaction import LogRedactor, install_record_factory  # noqa: E402
+from traffic_guardian.process import RunFilesKeeper  # noqa: E402
 from traffic_guardian.redact import Redactor  # noqa: E402
 from traffic_guardian.stream_copy import StreamCopy, exchanges_from_stream  # noqa: E402
 from traffic_guardian.writer import FindingWriter  # noqa: E402
@@ -67,6 +68,7 @@ class GuardianRuntime:
         self._counters_task: asyncio.Task | None = None
         self.egress_inventory: EgressInventory | None = None
         self.egress_policy: EgressPolicy | None = None
+        self.run_files: RunFilesKeeper | None = None
 
     def load(self, loader) -> None:
         install_record_factory(self.redact_log, replace=False)  # before anything can log a URL
@@ -91,6 +93,7 @@ class GuardianRuntime:
         self.writer = FindingWriter.from_config(config)
         self.home = home
         self.counters = MonitorCounters(home)
+        self.run_files = RunFilesKeeper(home, os.getpid())  # mitmdump runs in this process (monitor.py)
         self.max_scan_bytes = config.max_scan_bytes
         self.https_inspection = bool(ctx.options.guardian_https_inspection and config.https_inspection)
         self._configure_picoclaw_awareness(config, home)
@@ -138,7 +141,9 @@ class GuardianRuntime:
             self.counters.flush(force)
             if self.egress_inventory is not None:
                 self.egress_inventory.maybe_save(force)
-        except OSError as exc:
+            if self.run_files is not None and self.run_files.check():
+                log.warning("traffic-guardian: run files were gone (home removed?); restored them")
+        except (OSError, HomeError) as exc:  # a HomeError here (a planted symlink) must not end the task
             log.warning("traffic-guardian: cannot write counters: %s", self.redact_log(str(exc)))
 
     # -- the one path every exchange takes ---------------------------------------------------
@@ -155,7 +160,7 @@ class GuardianRuntime:
             return
         try:
             written = self.writer.write(finding)
-        except OSError as exc:
+        except (OSError, HomeError) as exc:  # disk full, read-only home, a symlink planted at the log
             message = self.redact_log(f"{type(exc).__name__}: {exc}")
             self.counters.write_error(message)
             log.warning("traffic-guardian: cannot write a finding: %s", message)

@@ -124,6 +124,52 @@ def write_run_files(home: GuardianHome, state: dict) -> None:
     home.write_atomic(home.pidfile, f"{state['pid']}\n".encode())
 
 
+class RunFilesKeeper:
+    """The monitor's copy of its own run files, put back when they vanish while it runs.
+
+    If the home is removed under a running monitor, the findings log and counters are
+    recreated by their next write, but without the pidfile and state file status.py would
+    say "stopped" and stop.py could not find the monitor. The monitor calls check() about
+    once a second: it remembers the run files that name its own pid and restores them
+    (0600, through GuardianHome) when the state file is gone.
+    """
+
+    KEPT = tuple(name for name in RUN_FILE_NAMES if name != "counters.json")  # counters: rewritten anyway
+
+    def __init__(self, home: GuardianHome, pid: int):
+        self.home = home
+        self.pid = pid
+        self.saved: dict[str, str] = {}
+
+    def check(self) -> bool:
+        """Remember or restore; True when the run files were restored."""
+        try:
+            state = self.home.read_text(self.home.state_file)
+        except FileNotFoundError:
+            return self._restore()
+        if state != self.saved.get("state.json"):
+            self._remember(state)
+        return False
+
+    def _remember(self, state: str) -> None:
+        try:
+            if json.loads(state).get("pid") != self.pid:
+                return
+            saved = {name: self.home.read_text(self.home.run_dir / name) for name in self.KEPT
+                     if name != "state.json"}
+        except (OSError, ValueError, AttributeError):
+            return  # mid-write by start.py, or not ours: try again next time
+        self.saved = {**saved, "state.json": state}
+
+    def _restore(self) -> bool:
+        if not self.saved:
+            return False
+        self.home.ensure_dir(self.home.run_dir)
+        for name in sorted(self.saved, key=lambda n: n == "state.json"):  # the state file last
+            self.home.write_atomic(self.home.run_dir / name, self.saved[name].encode())
+        return True
+
+
 def clear_run_files(home: GuardianHome) -> None:
     for name in RUN_FILE_NAMES:
         try:

@@ -10,6 +10,7 @@ the count of suppressed repeats rides on the next finding that is written.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -88,10 +89,18 @@ class FindingWriter:
             if size and size + len(data) > self.max_bytes:
                 self._rotate()
                 fd = self._current_fd()
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+                size = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+            except OSError:
+                # A write cut short (disk full) must not leave half a line behind: the next
+                # finding would be glued to it and both lost. Take the partial bytes back.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
         finally:
             os.close(lock_fd)  # closing releases the flock
 
