@@ -120,7 +120,10 @@ SKILL_REGISTRIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 _SECRET_FIELD = re.compile(
     r"(?:^|[_\-.])(?:api[_-]?keys?|keys?|tokens?|secrets?|passwords?|passwd|credentials?|authorization)$",
     re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"^(?:ref:|env:|\$\{|\$[A-Z_]|<)|your[_-]|xxx|changeme|placeholder|example", re.IGNORECASE)
+# Placeholders as PicoClaw's examples write them (sk-xxx, YOUR_API_KEY, sk-your-openai-key,
+# <token>, ${VAR}); anchored on separators so a random real key never looks like one.
+_PLACEHOLDER = re.compile(r"^(?:ref:|env:|\$\{|\$[A-Z_]|<)|(?:^|[-_.])(?:your[-_]|x{3,}(?:$|[-_.]))|changeme|placeholder"
+                          r"|example", re.IGNORECASE)
 _AUTH_SCHEME = re.compile(r"^(?:bearer|bot|token|basic|apikey)\s+", re.IGNORECASE)
 _INDEXED_NAME = re.compile(r"^(?P<name>.+):(?P<index>\d+)$")
 
