@@ -122,8 +122,8 @@ _SECRET_FIELD = re.compile(
     re.IGNORECASE)
 # Placeholders as PicoClaw's examples write them (sk-xxx, YOUR_API_KEY, sk-your-openai-key,
 # <token>, ${VAR}); anchored on separators so a random real key never looks like one.
-_PLACEHOLDER = re.compile(r"^(?:ref:|env:|\$\{|\$[A-Z_]|<)|(?:^|[-_.])(?:your[-_]|x{3,}(?:$|[-_.]))|changeme|placeholder"
-                          r"|example", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"^(?:ref:|env:|\$\{|\$[A-Z_]|<)|(?:^|[-_.])(?:your[-_]|x{3,}(?:$|[-_.]))"
+                          r"|changeme|placeholder|example", re.IGNORECASE)
 _AUTH_SCHEME = re.compile(r"^(?:bearer|bot|token|basic|apikey)\s+", re.IGNORECASE)
 _INDEXED_NAME = re.compile(r"^(?P<name>.+):(?P<index>\d+)$")
 
