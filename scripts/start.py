@@ -36,11 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian import VERSION  # noqa: E402
 from traffic_guardian.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, emit_json_line, fail, load_config_or_exit  # noqa: E402
+from traffic_guardian.egress import INVENTORY_FILE  # noqa: E402
 from traffic_guardian.finding import utc_timestamp  # noqa: E402
-from traffic_guardian.home import GuardianHome  # noqa: E402
+from traffic_guardian.findings_log import lock_path_for  # noqa: E402
+from traffic_guardian.home import GuardianHome, HomeError  # noqa: E402
+from traffic_guardian.known_secrets import SUMMARY_FILE  # noqa: E402
 from traffic_guardian.process import (  # noqa: E402
     ADDON_FILE,
     MONITOR_ENTRY,
+    RUN_FILE_NAMES,
     STALE,
     clear_run_files,
     monitor_status,
@@ -49,12 +53,21 @@ from traffic_guardian.process import (  # noqa: E402
     write_run_files,
 )
 from traffic_guardian.proxy_env import CREDENTIALS_FILE, scoped_assignments, scoped_env  # noqa: E402
-from traffic_guardian.trust import guardian_ca_fingerprint, write_client_bundle, write_upstream_bundle  # noqa: E402
+from traffic_guardian.trust import (  # noqa: E402
+    UPSTREAM_BUNDLE_NAME,
+    guardian_ca_fingerprint,
+    write_client_bundle,
+    write_upstream_bundle,
+)
 
 PROGRAM = "start.sh"
 PROXY_USER = "guardian"
 MONITOR_LOG = "monitor.log"
 MONITOR_LOG_MAX_BYTES = 1024 * 1024  # rotated once at start; the monitor also caps its own output
+# Files mitmproxy itself writes or reads in its confdir (<home>/mitmproxy) with plain open().
+MITMPROXY_CA_FILES = ("mitmproxy-ca.pem", "mitmproxy-ca-cert.pem", "mitmproxy-ca-cert.cer", "mitmproxy-ca-cert.p12",
+                      "mitmproxy-ca.p12", "mitmproxy-dhparam.pem")
+MITMPROXY_OPTION_FILES = ("config.yaml", "config.yml")  # mitmproxy loads options from these when present
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -107,6 +120,7 @@ def main(argv: list[str]) -> int:
                           "stop it with scripts/stop.py")
         if status.state == STALE:
             clear_run_files(home)
+        refuse_planted_paths(config, home)
         ensure_port_free(config.listen_host, config.listen_port)
         monitor = launch(config, home, args, inspect_https, command)
     return run_mode(monitor, home, args, command)
@@ -121,6 +135,28 @@ def start_lock(home: GuardianHome):
         yield
     finally:
         os.close(fd)
+
+
+def refuse_planted_paths(config, home: GuardianHome) -> None:
+    """Nothing starts when a symlink sits where this start or the monitor will write, or an
+    option file sits in mitmproxy's confdir. Our own writes refuse links anyway (home.py), but
+    mitmproxy writes its CA files with a plain open() that would follow one, and it loads
+    options (scripts to run included) from confdir/config.yaml: every option is ours, on its
+    command line."""
+    log_dir = config.state_path("log_dir")
+    paths = [home.run_dir, log_dir, home.confdir, home.fingerprint_key_file, config.log_path,
+             lock_path_for(config.log_path), log_dir / MONITOR_LOG, log_dir / f"{MONITOR_LOG}.1",
+             config.state_path("ca_bundle"), home.root / "ca" / UPSTREAM_BUNDLE_NAME]
+    paths += [home.run_dir / name for name in (*RUN_FILE_NAMES, ".start.lock", INVENTORY_FILE, SUMMARY_FILE)]
+    paths += [home.confdir / name for name in (*MITMPROXY_CA_FILES, *MITMPROXY_OPTION_FILES)]
+    for path in paths:
+        if path.is_symlink():
+            fail(PROGRAM, f"{path}: is a symlink; refusing to start (the guardian never writes through a link: "
+                          "remove it, and find out who planted it)")
+    for name in MITMPROXY_OPTION_FILES:
+        if (home.confdir / name).exists():
+            fail(PROGRAM, f"{home.confdir / name}: mitmproxy would load options from it; refusing to start "
+                          "(the monitor takes every option from start.sh: remove the file)")
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -181,15 +217,20 @@ def launch(config, home: GuardianHome, args, inspect_https: bool, command: list[
         "log": str(log_path) if log_path else None,
         "findings_log": str(config.log_path),
     }
-    write_run_files(home, state)
-    wait_for_listener(process, config, home, log_path, args.wait)
-    state["startup_seconds"] = round(time.monotonic() - started, 3)
-    trust_bundle = None
-    if inspect_https:
-        state["ca_fingerprint_sha256"] = guardian_ca_fingerprint(home)
-        trust_bundle = write_client_bundle(home, config.state_path("ca_bundle"))
-        state["trust_bundle"] = str(trust_bundle)
-    write_run_files(home, state)
+    try:
+        write_run_files(home, state)
+        wait_for_listener(process, config, home, log_path, args.wait)
+        state["startup_seconds"] = round(time.monotonic() - started, 3)
+        trust_bundle = None
+        if inspect_https:
+            state["ca_fingerprint_sha256"] = guardian_ca_fingerprint(home)
+            trust_bundle = write_client_bundle(home, config.state_path("ca_bundle"))
+            state["trust_bundle"] = str(trust_bundle)
+        write_run_files(home, state)
+    except HomeError:
+        process.kill()  # a monitor no run file describes could never be found and stopped
+        process.wait()
+        raise
     assignments = scoped_assignments(config.proxy_url, username, password, args.no_proxy, trust_bundle)
     return Monitor(process, state, assignments, log_path)
 
@@ -345,4 +386,7 @@ def _default_sigint() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except HomeError as error:  # an unsafe path in the home (a planted symlink): one line, nothing followed
+        fail(PROGRAM, str(error))

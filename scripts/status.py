@@ -64,14 +64,19 @@ def collect(args) -> dict:
     by_severity = dict.fromkeys(SEVERITY_ORDER, 0)
     last: list[dict] = []
     total = 0
-    for finding in reader:
-        total += 1
-        severity = finding.get("severity")
-        if isinstance(severity, str):
-            by_severity[severity] = by_severity.get(severity, 0) + 1
-        last.append(finding)
-        if len(last) > args.last:
-            last.pop(0)
+    log_error = None
+    try:
+        for finding in reader:
+            total += 1
+            severity = finding.get("severity")
+            if isinstance(severity, str):
+                by_severity[severity] = by_severity.get(severity, 0) + 1
+            last.append(finding)
+            if len(last) > args.last:
+                last.pop(0)
+    except OSError as exc:  # a symlink planted at the log, a permission problem: report, still show the rest
+        log_error = f"{log_path}: cannot read the findings log: {exc.strerror or exc}"
+        print(f"{PROGRAM}: {log_error}", file=sys.stderr)
     fingerprint = info.get("ca_fingerprint_sha256")
     if status.running and info.get("https_inspection") and not fingerprint:
         fingerprint = guardian_ca_fingerprint(home)
@@ -92,7 +97,7 @@ def collect(args) -> dict:
         "expected_credential_uses": counters.get("expected_credential_uses", {}),
         "write_errors": counters.get("write_errors"),
         "last_write_error": counters.get("last_write_error"),
-        "storage_problem": storage_problem(log_path) if status.running else None,
+        "storage_problem": (log_error or storage_problem(log_path)) if status.running else log_error,
         "egress_destinations": len(counters.get("egress", {})) if counters else None,
         "top_destinations": top_destinations(home, 5) if status.running else [],
         "known_secrets": known_secrets_status(home) if status.running else None,

@@ -113,7 +113,7 @@ class GuardianRuntime:
     def _write_known_summary(self, known) -> None:
         try:
             write_summary(self.home, known)
-        except OSError as exc:
+        except (OSError, HomeError) as exc:
             log.warning("traffic-guardian: cannot write the known-secrets summary: %s", self.redact_log(str(exc)))
 
     def running(self) -> None:
