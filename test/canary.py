@@ -1,8 +1,8 @@
 """Canary sweep: prove that planted secrets appear nowhere they must not.
 
 After a test run, search every file under the guardian home and every captured output
-for each planted secret in raw, URL-encoded, JSON-escaped and base64 forms. Every
-end-to-end test calls assert_no_leak with what it planted.
+for each planted secret in raw, URL-encoded (either case, + for space), JSON-escaped,
+base64 and base64url forms. Every end-to-end test calls assert_no_leak with what it planted.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -22,10 +23,14 @@ def leak_forms(secret: str) -> dict[str, bytes]:
         "url_plus": quote_plus(secret).encode(),
         "json": json.dumps(secret)[1:-1].encode(),
     }
-    # base64 of the secret at each of the 3 alignments it can take inside a longer blob
+    # lowercase percent escapes (%2f) are as valid as quote()'s uppercase ones
+    forms["url_lower"] = re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), forms["url"].decode()).encode()
+    # base64 and base64url of the secret at each of the 3 alignments it can take inside a longer blob
     for shift in range(3):
         encoded = base64.b64encode(b"\0" * shift + raw).decode()
         forms[f"base64_{shift}"] = encoded[4 if shift else 0 : -4].encode()
+        urlsafe = base64.urlsafe_b64encode(b"\0" * shift + raw).decode()
+        forms[f"base64url_{shift}"] = urlsafe[4 if shift else 0 : -4].encode()
     return {name: form for name, form in forms.items() if len(form) >= 12}
 
 

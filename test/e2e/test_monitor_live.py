@@ -302,6 +302,7 @@ def test_requests_without_proxy_credentials_are_refused(plain_monitor, upstreams
     assert tunnel.returncode != 0  # CONNECT refused with 407 too
     after = json.loads(urllib.request.urlopen(f"{http_base(upstreams)}/hits", timeout=10).read())["hits"]
     assert after == hits + 1  # only our own /hits call reached the upstream
+    assert_no_leak(PLANTED, plain_monitor.home, OUTPUTS)
 
 
 def test_streamed_response_reaches_client_before_upstream_finishes(plain_monitor, upstreams):
@@ -324,6 +325,7 @@ def test_streamed_response_reaches_client_before_upstream_finishes(plain_monitor
     found = plain_monitor.wait_findings(lambda f: f["pattern"] == "pipe_to_shell"
                                         and f["location"].startswith("response.stream"))
     assert found, "the stream's bounded copy was scanned when it ended"
+    assert_no_leak(PLANTED, plain_monitor.home, OUTPUTS)
 
 
 def test_body_larger_than_max_scan_bytes_arrives_intact(plain_monitor, upstreams):
@@ -352,6 +354,7 @@ def test_compressed_response_bodies_are_inspected(plain_monitor, upstreams, enco
     assert INJECTION_PAYLOAD.encode() not in raw  # the client got the encoded bytes untouched
     found = plain_monitor.wait_findings(lambda f: f["pattern"] == "pipe_to_shell" and f["location"] == "response.body")
     assert len(found) > 0 and len(plain_monitor.findings()) > before
+    assert_no_leak(PLANTED, plain_monitor.home, OUTPUTS)
 
 
 def test_gzip_request_body_is_inspected(plain_monitor, upstreams):
@@ -374,6 +377,7 @@ def test_gzip_bomb_passes_without_inflating_in_the_monitor(plain_monitor, upstre
     peak_kib = int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                         if line.startswith("VmHWM:")))
     assert peak_kib < 256 * 1024, f"monitor peaked at {peak_kib} KiB: the 256 MiB bomb was inflated"
+    assert_no_leak(PLANTED, plain_monitor.home, OUTPUTS)
 
 
 def test_websocket_messages_inspected_by_direction(plain_monitor, upstreams):
@@ -403,6 +407,7 @@ def test_status_reports_a_running_monitor(plain_monitor):
     assert report["mode"] == "detect" and report["uptime_seconds"] >= 0 and len(report["last_findings"]) <= 2
     human = run(script("status.py"), plain_monitor.env)
     assert human.returncode == 0 and b"running" in human.stdout
+    assert_no_leak(PLANTED, plain_monitor.home, OUTPUTS)  # status prints the last findings
 
 
 # -- lifecycle -----------------------------------------------------------------------------------
@@ -413,6 +418,7 @@ def test_second_start_is_refused(plain_monitor):
     assert again.returncode == 1
     assert b"already running" in again.stderr
     assert monitor_status(plain_monitor.guardian_home).running
+    assert_no_leak(PLANTED, plain_monitor.home, OUTPUTS)
 
 
 def test_bad_config_refuses_to_start(tmp_path):
@@ -424,6 +430,7 @@ def test_bad_config_refuses_to_start(tmp_path):
     flagless = Monitor(tmp_path / "flag", {})
     refused = flagless.start("--background", "--https-inspection")  # flag without config consent
     assert refused.returncode == 2 and not (flagless.home / "run" / "monitor.pid").exists()
+    assert_no_leak(PLANTED, tmp_path, OUTPUTS)
 
 
 def test_busy_port_and_missing_mitmdump_fail_with_the_reason(tmp_path):
@@ -440,6 +447,7 @@ def test_busy_port_and_missing_mitmdump_fail_with_the_reason(tmp_path):
         missing = run([system_python, str(SCRIPTS / "start.py"), "--background"], monitor.env)
         assert missing.returncode == 1 and b"mitmdump is missing" in missing.stderr
     assert monitor_status(monitor.guardian_home).state == "stopped"
+    assert_no_leak(PLANTED, monitor.home, OUTPUTS)
 
 
 def _write_fake_state(home: GuardianHome, pid: int, start_time: int | None) -> None:
@@ -481,6 +489,7 @@ def test_stale_pidfile_is_cleaned_and_a_reused_pid_is_never_signalled(tmp_path):
         for process in (other, decoy):
             process.kill()
             process.wait()
+    assert_no_leak(PLANTED, monitor.home, OUTPUTS)
 
 
 def test_foreground_with_command_scopes_the_child_and_stops_after(tmp_path, upstreams):
@@ -527,6 +536,7 @@ def test_foreground_runs_until_interrupted_then_cleans_up(tmp_path):
     for name in ("monitor.pid", "state.json", "counters.json", "proxy-credentials.json", "proxyauth.htpasswd"):
         assert not (monitor.home / "run" / name).exists(), name
     assert all(process_start_time(pid) != started for pid, started in monitor.pids)
+    assert_no_leak(PLANTED, monitor.home, OUTPUTS)
 
 
 def _accepts(port: int) -> bool:
