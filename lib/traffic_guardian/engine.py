@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from . import known_secrets as known_secret_rule
 from .decode import View, views
 from .exchange import INBOUND, OUTBOUND, Exchange
 from .finding import Finding
@@ -182,19 +183,18 @@ class Engine:
                     seen.add(("use", secret.fingerprint, part.location))
                     self.expected_uses[f"known:{secret.owner}"] += 1
                 continue
-            key = ("known_secret", secret.kind, part.location, secret.fingerprint)
+            key = (known_secret_rule.PATTERN, secret.kind, part.location, secret.fingerprint)
             if key in seen or len(findings) >= MAX_FINDINGS_PER_EXCHANGE:
                 continue
             seen.add(key)
             spans = self.secret_spans(view.text) if spans is None else spans
             findings.append(Finding(
                 direction=exchange.direction, protocol=exchange.protocol, threat_type="EXFIL",
-                pattern="known_secret", variant=secret.kind, severity="critical", source=exchange.source,
-                dest=exchange.dest, location=part.location,
+                pattern=known_secret_rule.PATTERN, variant=secret.kind, severity=known_secret_rule.SEVERITY,
+                source=exchange.source, dest=exchange.dest, location=part.location,
                 snippet=self.redactor.snippet(view.text, start, end, self.context_chars, spans),
-                description="A secret from the operator's PicoClaw config outside its expected destination "
-                            "and auth location",
-                flow_id=exchange.flow_id, encoding=view.encoding, secret_owner=secret.owner,
+                description=known_secret_rule.DESCRIPTION, flow_id=exchange.flow_id, encoding=view.encoding,
+                secret_owner=secret.owner,
             ))
         return [(start, end) for start, end, _secret in occurrences]
 
