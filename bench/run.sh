@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every benchmark and print the tables (ratios side by side, medians over rounds).
-#   bench/run.sh [--quick | --full]      --quick (default) finishes in under two minutes
-# Detector figures: bench/detector.py; proxy, RSS, start, HTTPS, SSE: bench/proxy.py.
+#   bench/run.sh [--quick | --full | --soak]   --quick (default) finishes in under two minutes
+# Detector: bench/detector.py; proxy, RSS, start, HTTPS, SSE: bench/proxy.py; --soak: bench/soak.py only.
 # JSON lines go to stdout and to bench/results/*.jsonl; tables go to stderr.
 # Exit 0 when every target is met, 1 when one is missed or a step fails, 2 on bad usage.
 set -euo pipefail
@@ -11,16 +11,18 @@ mode="--quick"
 case "${1:-}" in
     "" | --quick) mode="--quick" ;;
     --full) mode="--full" ;;
+    --soak) mode="--soak" ;;  # 100k requests at concurrency 32 (minutes); not part of --quick/--full
     -h | --help) usage; exit 0 ;;
-    *) echo "run.sh: unknown argument '$1' (use --quick or --full)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown argument '$1' (use --quick or --full, or --soak)" >&2; exit 2 ;;
 esac
-[ "$#" -le 1 ] || { echo "run.sh: one argument at most (--quick or --full)" >&2; exit 2; }
+[ "$#" -le 1 ] || { echo "run.sh: one argument at most (--quick or --full, or --soak)" >&2; exit 2; }
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/bootstrap.sh" >&2
 python="$root/.venv/bin/python"
 mkdir -p "$root/bench/results"
 echo "bench: $mode on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (noisy if above the core count)" >&2
+[ "$mode" != "--soak" ] || exec "$python" "$root/bench/soak.py"
 
 status=0
 "$python" "$root/bench/detector.py" "$mode" || status=$?
