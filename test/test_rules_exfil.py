@@ -12,8 +12,9 @@ import json
 import string
 from urllib.parse import quote
 
-import fakes
 import pytest
+
+import fakes
 from traffic_guardian.engine import Engine
 from traffic_guardian.exchange import OUTBOUND, Exchange
 from traffic_guardian.rules import RULESET
@@ -102,7 +103,8 @@ POSITIVES: list[tuple[str, object]] = [
     ("dotenv_file.dotenv_secret_assignment", lambda: f"NODE_ENV=production\nSTRIPE_SECRET_KEY={fakes.rand(32)}"),
     ("dotenv_file.dotenv_secret_assignment", lambda: f"DATABASE_PASSWORD=https://admin:{fakes.rand(12)}@db.internal"),
     ("dotenv_file.netrc_content", lambda: f"machine api.example.com login bob password {fakes.rand(16)}"),
-    ("dotenv_file.kubeconfig_content", lambda: f"users:\n- name: admin\n  user:\n    client-key-data: {kube_key_data()}"),
+    ("dotenv_file.kubeconfig_content",
+     lambda: f"users:\n- name: admin\n  user:\n    client-key-data: {kube_key_data()}"),
     ("dotenv_file.docker_auth_content", docker_auth),
     ("dotenv_file.gcloud_adc_content", lambda: json.dumps({"type": "authorized_user", "client_id": "1.apps",
                                                            "refresh_token": fakes.rand(40)})),
@@ -114,7 +116,8 @@ POSITIVES: list[tuple[str, object]] = [
     ("github_token.classic", lambda: "ghs_" + fakes.rand(36)),
     ("github_token.fine_grained", lambda: fakes.github_fine_grained_token()),
     ("slack_token.token", lambda: fakes.slack_bot_token()),
-    ("slack_token.token", lambda: f"xoxp-{fakes.rand(12, string.digits)}-{fakes.rand(12, string.digits)}-{fakes.rand(32)}"),
+    ("slack_token.token",
+     lambda: f"xoxp-{fakes.rand(12, string.digits)}-{fakes.rand(12, string.digits)}-{fakes.rand(32)}"),
     ("slack_token.webhook", lambda: json.dumps({"url": fakes.slack_webhook_url()})),
     ("telegram_bot_token.bot_token", lambda: f"token={fakes.telegram_bot_token()}"),
     ("discord_bot_token.bot_token", lambda: f"DISCORD_TOKEN {fakes.discord_bot_token()}"),
@@ -145,7 +148,7 @@ NEAR_MISSES: list[tuple[str, object, str]] = [
     ("aws_access_key", lambda: "akia" + fakes.rand(16).lower(), "lowercase is not a key id"),
     ("aws_access_key", lambda: fakes.aws_secret_access_key(), "40 chars without a field name"),
     ("aws_access_key", lambda: "aws_secret_access_key = " + "x" * 40, "placeholder secret"),
-    ("private_key_pem", lambda: "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n", "public key"),
+    ("private_key_pem", lambda: "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIB\n", "public key"),
     ("private_key_pem", lambda: "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIE\n", "certificate"),
     ("private_key_pem", lambda: "A PEM private key starts with BEGIN PRIVATE KEY between dashes.", "prose"),
     ("ssh_key_file", lambda: "~/.ssh/id_ed25519.pub", "public key path"),

@@ -7,6 +7,8 @@ own host is not a finding (see providers.py); the rule still matches, the engine
 
 from __future__ import annotations
 
+import re
+
 from . import EXFIL, Rule
 from .validators import (
     all_of,
@@ -23,6 +25,24 @@ OUT = "outbound"
 # Key material must not be glued to more key characters on either side.
 _B = r"(?<![A-Za-z0-9_-])"
 _E = r"(?![A-Za-z0-9_-])"
+_LEADING_LITERAL = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _bounded(regex: str) -> str:
+    """_B + regex + _E, with the lookbehind moved after the regex's literal prefix when it has one.
+
+    Same matches: `sk-(?<![A-Za-z0-9_-]sk-)` asserts the same character before the match as
+    `(?<![A-Za-z0-9_-])sk-`. But re can only jump between occurrences of a literal prefix
+    (a fast substring search) when the pattern starts with it; a leading lookbehind makes it
+    try every position of the text, about 1 ms per 64 KiB per rule.
+    """
+    lead = _LEADING_LITERAL.match(regex)
+    prefix = lead.group(0) if lead else ""
+    if prefix and regex[len(prefix) : len(prefix) + 1] in ("{", "?", "*", "+"):
+        prefix = prefix[:-1]  # the last character is quantified: not part of a fixed prefix
+    if not prefix:
+        return _B + regex + _E
+    return prefix + r"(?<![A-Za-z0-9_-]" + prefix + ")" + regex[len(prefix) :] + _E
 # Real key material is random; 'sk-proj-xxxxxxxx...' and 'ghp_000...' in docs are not.
 _RANDOM = high_entropy(3.0)
 
@@ -30,7 +50,7 @@ _RANDOM = high_entropy(3.0)
 def _key(variant, provider, regex, keywords, prefix, description, severity="high", validate=_RANDOM):
     return Rule(
         pattern="ai_api_key", variant=variant, threat_type=EXFIL, direction=OUT, severity=severity,
-        description=description, regex=_B + regex + _E, keywords=keywords, secret=True,
+        description=description, regex=_bounded(regex), keywords=keywords, secret=True,
         provider=provider, public_prefix=prefix, validate=validate,
     )
 
@@ -38,7 +58,7 @@ def _key(variant, provider, regex, keywords, prefix, description, severity="high
 def _token(pattern, variant, provider, regex, keywords, prefix, description, severity="high", validate=_RANDOM):
     return Rule(
         pattern=pattern, variant=variant, threat_type=EXFIL, direction=OUT, severity=severity,
-        description=description, regex=_B + regex + _E, keywords=keywords, secret=True,
+        description=description, regex=_bounded(regex), keywords=keywords, secret=True,
         provider=provider, public_prefix=prefix, validate=validate,
     )
 
@@ -77,7 +97,8 @@ AI_API_KEYS = (
     # sk-<alnum> shape; entropy and a digit/letter mix keep placeholders and words out. The bar is
     # 3.0 bits: a real 32-hex DeepSeek key scores 3.2..4.2, and 3.8 missed a third of them.
     # The lookahead leaves legacy OpenAI keys (T3BlbkFJ marker) to openai_legacy: one finding per key.
-    _key("openai_compatible", "openai-compatible", r"sk-(?![A-Za-z0-9]{20}T3BlbkFJ)[A-Za-z0-9]{32,64}+", ("sk-",), "sk-",
+    _key("openai_compatible", "openai-compatible", r"sk-(?![A-Za-z0-9]{20}T3BlbkFJ)[A-Za-z0-9]{32,64}+",
+         ("sk-",), "sk-",
          "OpenAI-compatible API key (DeepSeek, Moonshot, DashScope, legacy OpenAI ...)",
          validate=mixed_alnum_entropy(3.0)),
 )
@@ -155,8 +176,9 @@ SENSITIVE_PATHS = (
           ("/environ",), "process environment file (holds API keys)"),
     _path("unix_sensitive", "passwd_content", "high",
           r"(?m)^root:[x*]:0:0:[^:\n]{0,64}:/root:/[a-z/]{1,32}$", ("root:",), "/etc/passwd contents"),
-    _path("unix_sensitive", "shadow_content", "critical", r"(?m)^[a-z_][a-z0-9_-]{0,31}+:(?P<secret>\$(?:1|2[aby]|5|6|y)"
-          r"\$[^:\n]{8,200}+):\d{0,6}:", (":$",), "/etc/shadow password hashes", secret=True),
+    _path("unix_sensitive", "shadow_content", "critical",
+          r"(?m)^[a-z_][a-z0-9_-]{0,31}+:(?P<secret>\$(?:1|2[aby]|5|6|y)\$[^:\n]{8,200}+):\d{0,6}:", (":$",),
+          "/etc/shadow password hashes", secret=True),
     _path("dotenv_file", "dotenv_path", "low", r"(?<![\w.-])\.env(?:\.(?:local|production|prod|development|dev|"
           r"staging|test))?(?![\w.-])", (".env",), "path of a dotenv file"),
     _path("dotenv_file", "dotenv_secret_assignment", "high",
@@ -171,7 +193,8 @@ SENSITIVE_PATHS = (
           r"\.pypirc|\.git-credentials|\.azure/(?:accessTokens\.json|msal_token_cache\.json))(?![\w.-])",
           (".aws/", "gcloud/", ".kube/", ".docker/", ".netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials",
            ".azure/"), "path of a cloud or tool credential file"),
-    _path("dotenv_file", "netrc_content", "high", r"\bmachine[ \t]++(?P<host>\S{1,253}+)[ \t]++login[ \t]++\S{1,128}+[ \t]++"
+    _path("dotenv_file", "netrc_content", "high",
+          r"\bmachine[ \t]++(?P<host>\S{1,253}+)[ \t]++login[ \t]++\S{1,128}+[ \t]++"
           r"password[ \t]++(?P<secret>\S{1,256}+)", ("machine",), ".netrc credentials", secret=True,
           validate=group_contains("host", ".")),
     _path("dotenv_file", "kubeconfig_content", "high", r"(?:client-key-data|client-certificate-data):[ \t]*+"

@@ -42,7 +42,8 @@ PIPE_TO_SHELL = (
             r"\b" + _SHELLS + r"[ \t]+-c[ \t]+[\"']?\$\([ \t]*(?:curl|wget)\b", ("$(",),
             "shell running a downloaded script (sh -c \"$(wget -qO- ...)\")"),
     _inject("pipe_to_shell", "powershell_download_exec", "high",
-            r"(?i:\b(?:iex|invoke-expression)\b[ \t]*\(?[ \t]*(?:\(?[ \t]*new-object[ \t]+net\.webclient\)?"
+            # Possessive blanks: '[ \t]*\(?[ \t]*' would split a run of spaces every possible way (quadratic).
+            r"(?i:\b(?:iex|invoke-expression)\b[ \t]*+\(?[ \t]*+(?:\(?[ \t]*+new-object[ \t]++net\.webclient\)?"
             r"\.downloadstring|iwr|invoke-webrequest|irm|invoke-restmethod)\b)",
             ("iex", "invoke-expression"), "PowerShell download-and-execute (iex (iwr ...))"),
 )
@@ -104,7 +105,8 @@ DESTRUCTIVE = (
             (":()",), "shell fork bomb"),
 )
 
-_KEY_TYPES = r"(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp(?:256|384|521)|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)"
+_KEY_TYPES = (r"(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp(?:256|384|521)"
+              r"|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)")
 _AUTH_KEYS = r"[\"']?(?:~|\$HOME|\$\{HOME\}|/root|/home/[\w.-]{1,64})?/?\.ssh/authorized_keys2?\b"
 
 SSH_KEY_INJECT = (
