@@ -143,8 +143,11 @@ OTHER_TOKENS = (
            "xoxs-", "xoxr-"), "xox", "Slack token", validate=mixed_alnum_entropy(3.0)),
     _token("slack_token", "webhook", "slack", r"https://hooks\.slack\.com/services/(?P<secret>T[A-Z0-9]{6,12}/"
            r"B[A-Z0-9]{6,12}/[A-Za-z0-9]{20,32})", ("hooks.slack.com/services/",), "T", "Slack incoming webhook URL"),
-    _token("telegram_bot_token", "bot_token", "telegram", r"\d{8,10}:AA[A-Za-z0-9_-]{33}", (":aa",), "",
-           "Telegram bot token"),
+    # Telegram puts the token right after 'bot' in its URLs (/bot<token>/getMe), so 'bot' may
+    # touch it; without this the token was never seen in a URL, expected or not.
+    Rule(pattern="telegram_bot_token", variant="bot_token", threat_type=EXFIL, direction=OUT, severity="high",
+         description="Telegram bot token", regex=r"(?:(?<=bot)|" + _B + r")\d{8,10}:AA[A-Za-z0-9_-]{33}" + _E,
+         keywords=(":aa",), secret=True, provider="telegram", validate=_RANDOM),
     _token("discord_bot_token", "bot_token", "discord",
            r"[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}", (), "",
            "Discord bot token", validate=discord_token),
