@@ -40,7 +40,9 @@ _MARK_BREAKERS = re.compile(r"[⟦⟧\x00-\x1f\x7f-\x9f]")
 
 def hidden_text(text: str) -> str | None:
     """The text with smuggled characters decoded or named; None when it has none worth it."""
-    if not _SIGNAL.search(text):
+    # Every signal character is non-ASCII, and isascii() is O(1) on str: plain ASCII traffic
+    # (most of it) skips the regex pass entirely.
+    if text.isascii() or not _SIGNAL.search(text):
         return None
     decoded = _HIDDEN.sub(_reveal, text)
     return decoded if decoded != text else None
