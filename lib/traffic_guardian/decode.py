@@ -74,7 +74,8 @@ def json_strings(text: str, budget: int) -> str | None:
         return None
     out: list[str] = []
     _collect_strings(document, out, [0], budget, depth=1)
-    return "\n".join(out) if out else None
+    # The budget is checked before each string is added, so the last one may overshoot: cut.
+    return "\n".join(out)[:budget] if out else None
 
 
 def _collect_strings(node, out: list[str], used: list[int], budget: int, depth: int) -> None:
