@@ -1,11 +1,12 @@
 """Bad input through the live proxy (real mitmdump, scripts/start.py --background, 127.0.0.1).
 
 Broken request lines, bad chunked encoding, wrong Content-Length, invalid UTF-8, binary
-bodies, huge headers, very long lines, clients that vanish mid-body and compression bombs
-(a few KiB of gzip, br or zstd that inflate to gigabytes): after each one a normal client
-still gets its answer, the monitor is alive, and its memory stays near where it started,
-because every decoder stops at max_scan_bytes. Secrets inside the odd input are still
-found, and never leak (the fixture's canary sweep).
+bodies, huge headers, very long lines (requests and answers), garbage streams, clients that
+vanish mid-body or mid-answer, and compression bombs (a few KiB of gzip, br or zstd that
+inflate to gigabytes): after each one a normal client still gets its answer, the monitor
+is alive, and its memory stays near where it started, because every decoder stops at
+max_scan_bytes. Secrets inside the odd input are still found, and never leak (the
+fixture's canary sweep).
 """
 
 from __future__ import annotations
@@ -112,13 +113,31 @@ def malformed_cases(monitor, upstream, key: str) -> dict[str, bytes | tuple[byte
         "gone mid-body (length)": (head + b"Content-Length: 10000000\r\n\r\n" + b"z" * 65536, True),
         "gone mid-body (chunked)": (head + b"Transfer-Encoding: chunked\r\n\r\n10000\r\n" + b"z" * 3000, True),
         "gone mid-headers": (head[: len(head) // 2], True),
+        # answers: very long lines, garbage streams, and clients gone before or during them
+        "gone before an 8 MiB answer": (request_head(monitor, upstream, "GET", "/payload/big") + b"\r\n", True),
+        "gone after 1 MiB of an 8 MiB answer": request_head(monitor, upstream, "GET", "/payload/big") + b"\r\n",
+        "an event stream with a 4 MiB line": request_head(monitor, upstream, "GET", "/payload/sse-long-line")
+                                             + b"\r\n",
+        "a binary JSON stream": request_head(monitor, upstream, "GET", "/payload/ndjson-binary") + b"\r\n",
+        "a corrupt gzip answer": request_head(monitor, upstream, "GET", "/payload/gzip-corrupt") + b"\r\n",
     }
+
+
+def register_answers(upstream) -> None:
+    rng = random.Random(9)
+    upstream.payloads.update({
+        "big": (b"r" * (8 << 20), {}),
+        "sse-long-line": (b"data: " + b"x" * (4 << 20) + b"\n\n", {"Content-Type": "text/event-stream"}),
+        "ndjson-binary": (rng.randbytes(300000), {"Content-Type": "application/x-ndjson"}),
+        "gzip-corrupt": (b"\x1f\x8b\x08\x00" + rng.randbytes(5000), {"Content-Encoding": "gzip"}),
+    })
 
 
 def test_malformed_requests_leave_the_monitor_serving(live_monitor, upstream):
     monitor = live_monitor({"dedup_window_secs": 0})
     key = fakes.openai_project_key()
     monitor.planted.append(key)
+    register_answers(upstream)
     monitor.assert_serves(upstream, "before any bad input")
     baseline = monitor.rss_kib()
     for name, case in malformed_cases(monitor, upstream, key).items():

@@ -26,9 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from monitor_fixtures import live_monitor_fixture, upstream_fixture  # noqa: F401 - fixtures
+from monitor_fixtures import live_monitor_fixture, stop_monitor, upstream_fixture  # noqa: F401 - fixtures
 
 import fakes
+from canary import assert_no_leak
 from conftest import BUNDLE, run_script
 
 LIB = BUNDLE / "lib"
@@ -179,9 +180,8 @@ def test_full_disk_keeps_forwarding_reports_the_failure_and_tears_no_line(live_m
         findings, stderr = query_log(monitor.env, guardian_home / "logs")
         assert len(findings) == written + 1 and "skipped" not in stderr
         monitor.assert_serves(upstream, "after the disk had space again")
-        from monitor_fixtures import stop_monitor
-
         stop_monitor(monitor)  # before the tmpfs goes away under it
+        assert_no_leak(monitor.planted, guardian_home, monitor.outputs)  # while the log is still there
 
 
 @pytest.mark.e2e
