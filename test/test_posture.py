@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
+
 from canary import assert_no_leak
 from fakes import openai_project_key, rand
 from log_fixtures import log_bytes, spread_findings, write_findings
@@ -262,3 +263,23 @@ def test_profile_never_holds_a_planted_secret(guardian_env, guardian_home):
     data = render_profile(_profile())
     assert json.loads(data)["findings"]["by_pattern"] == {"ai_api_key": len(findings)}
     assert_no_leak([secret], None, [data])
+
+
+def test_known_secrets_watched_are_counted_by_owner_and_fingerprint_never_by_value(guardian_env, guardian_home,
+                                                                                     tmp_path):
+    from picoclaw_fixtures import write_picoclaw_home
+    from traffic_guardian.known_secrets import KnownSecretsWatch, write_summary
+
+    assert _profile()["known_secrets"] is None
+    picoclaw = write_picoclaw_home(tmp_path / "picoclaw-fixture")
+    home = GuardianHome(guardian_home)
+    redactor = Redactor(home.fingerprint_key(create=True))
+    write_summary(home, KnownSecretsWatch(picoclaw.home, redactor.fingerprint).current())
+
+    profile = _profile()
+    _validate(profile)
+    block = profile["known_secrets"]
+    assert block["watched"] == len(block["secrets"]) > 0
+    assert all(len(entry["fingerprint"]) == 12 for entry in block["secrets"])
+    assert render_profile(profile) == render_profile(_profile())
+    assert_no_leak(picoclaw.values, home=guardian_home, outputs=[render_profile(profile)])

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from . import PLATFORM, VERSION
 from .finding import SEVERITIES
 from .findings_log import live_log_path, read_log, summarize
+from .known_secrets import read_summary
 from .process import RUNNING, monitor_status
 from .rules import PATTERN_IDS, RULESET, ruleset_digest
 from .trust import guardian_ca_fingerprint
@@ -91,7 +92,22 @@ def build_profile(config, env: dict[str, str] | None = None) -> dict:
         },
         "findings": _findings_block(summary),
         "last_finding_at": last_finding_at,
+        "known_secrets": _known_secrets_block(config.home),
     }
+
+
+def _known_secrets_block(home) -> dict | None:
+    """How many of the operator's PicoClaw secrets the monitor watches, by owner and salted
+    fingerprint (never a value): a reviewer sees a key added, removed or rotated as drift."""
+    summary = read_summary(home)
+    if summary is None:
+        return None
+    secrets = sorted(
+        ({"owner": str(s.get("owner", "")), "fingerprint": str(s.get("fingerprint", ""))}
+         for s in summary.get("secrets") or [] if isinstance(s, dict)),
+        key=lambda s: (s["owner"], s["fingerprint"]),
+    )
+    return {"watched": len(secrets), "secrets": secrets}
 
 
 def render_profile(profile: dict) -> bytes:
