@@ -4,8 +4,10 @@ it; no planted secret survives in any form (canary.py); fingerprints are stable 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -115,3 +117,19 @@ def test_redact_text_masks_free_text():
     text = Engine().redact_text(f"error: upstream rejected {key} (401)")
     assert "[REDACTED ai_api_key xai-" in text
     assert_no_leak([key], outputs=[text])
+
+
+@pytest.mark.parametrize(("encode", "name"), [
+    (lambda s: base64.b64encode(s.encode()).decode(), "base64"),
+    (lambda s: base64.urlsafe_b64encode(b"k=" + s.encode()).decode(), "base64url, shifted"),
+    (lambda s: "aws_secret_access_key=" + quote(s, safe=""), "url"),
+    (lambda s: "aws_secret_access_key=" + quote(s, safe="").lower(), "url, lowercase escapes"),
+])
+def test_secret_only_visible_decoded_is_masked_in_other_findings_context(encode, name):
+    """Before this, a raw-view finding showed a base64 or URL-encoded key in its context verbatim."""
+    key_id, secret = fakes.aws_access_key_id(), fakes.aws_secret_access_key()
+    value = secret if name.startswith("url") else key_id
+    findings = scan(f"cat ~/.ssh/id_rsa {encode(value)}")
+    path_finding = next(f for f in findings if f.pattern == "ssh_key_file")
+    assert "[REDACTED aws_access_key" in path_finding.snippet, (name, path_finding.snippet)
+    assert_no_leak([value], outputs=[f.to_json() for f in findings])

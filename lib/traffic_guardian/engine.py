@@ -17,7 +17,7 @@ from .exchange import INBOUND, OUTBOUND, Exchange
 from .finding import Finding
 from .known_secrets import KnownSecretSet, KnownSecretsWatch, is_bound_use
 from .providers import UseContext, is_expected_use
-from .redact import Redactor
+from .redact import Redactor, encoded_spans
 from .rules import RULESET, SECRET_RULES, Rule
 
 # Caps so one hostile body cannot turn into a flood of findings (the writer also dedups).
@@ -145,8 +145,12 @@ class Engine:
                          url=exchange.url, body_text=part.text if part.kind == "body" else "")
         return is_expected_use(rule.provider, secret, ctx, self.provider_hosts)
 
-    def secret_spans(self, text: str) -> list[tuple[int, int, str, str]]:
-        """Every secret in text, whatever the direction: what redaction must mask."""
+    def secret_spans(self, text: str, decoded: bool = True) -> list[tuple[int, int, str, str]]:
+        """Every secret in text, whatever the direction: what redaction must mask.
+
+        decoded: also secrets visible only in a decoded view of text (base64, URL, JSON
+        escapes), masked where their encoded form sits in text.
+        """
         lower = text.lower()
         spans: list[tuple[int, int, str, str]] = []
         for rule in self.secret_rules:
@@ -159,6 +163,12 @@ class Engine:
                 spans.append((start, end, rule.pattern, rule.public_prefix))
         if self.known_secrets is not None:
             spans += self.known_secrets.current().spans(text)
+        if decoded:
+            hidden = {}
+            for view in views(text, self.max_scan_bytes)[1:]:
+                for start, end, label, prefix in self.secret_spans(view.text, decoded=False):
+                    hidden[view.text[start:end]] = (label, prefix)
+            spans += encoded_spans(text, hidden)
         return spans
 
     def _scan_known_secrets(self, exchange: Exchange, part: Part, view: View, findings: list[Finding],

@@ -9,10 +9,13 @@ edge is still masked.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import os
 import re
+from urllib.parse import quote, quote_plus
 
 # Characters that would make a snippet span lines or hide text in a terminal.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -63,6 +66,43 @@ class Redactor:
         pieces.append(_clean(text[cursor:hi]))
         body = "".join(pieces).strip()
         return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
+
+
+MAX_ENCODED_HITS = 64  # per form: a bound on masking work, far above any real snippet's needs
+
+
+def encoded_forms(value: str) -> set[str]:
+    """How a secret can sit in text without its raw form showing.
+
+    URL-encoded (upper- and lowercase escapes, '+' for space), JSON-escaped, and base64 or
+    base64url at each of the 3 byte alignments (the inner characters that depend on the
+    secret alone). A secret found only in a decoded view must be masked in these forms in
+    every other view's snippet, or the context around another finding would carry it.
+    """
+    quoted = {quote(value, safe=""), quote(value), quote_plus(value)}
+    forms = quoted | {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), q) for q in quoted}
+    escaped = json.dumps(value)[1:-1]
+    forms |= {escaped, escaped.replace("/", "\\/")}
+    raw = value.encode("utf-8", "surrogatepass")
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode()
+        inner = encoded[4 if shift else 0 : -4]
+        forms |= {inner, inner.replace("+", "-").replace("/", "_")}
+    return {form for form in forms if form != value and len(form) >= 8}
+
+
+def encoded_spans(text: str, secrets: dict[str, tuple[str, str]]) -> list[tuple[int, int, str, str]]:
+    """Spans of text holding an encoded form of a secret; secrets maps value -> (label, prefix)."""
+    spans: list[tuple[int, int, str, str]] = []
+    for value, (label, _prefix) in secrets.items():
+        for form in encoded_forms(value):
+            start = text.find(form)
+            hits = 0
+            while start != -1 and hits < MAX_ENCODED_HITS:
+                spans.append((start, start + len(form), label, ""))
+                start = text.find(form, start + 1)
+                hits += 1
+    return spans
 
 
 def merge_spans(spans: list[tuple[int, int, str, str]]) -> list[tuple[int, int, str, str]]:
