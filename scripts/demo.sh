@@ -56,18 +56,19 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 [ -s "$work/upstream.json" ] || { echo "demo.sh: local upstreams did not start" >&2; exit 1; }
-http_port="$(jq -r .http "$work/upstream.json")"
-https_port="$(jq -r .https "$work/upstream.json")"
-ws_port="$(jq -r .websocket "$work/upstream.json")"
-upstream_ca="$(jq -r .ca "$work/upstream.json")"
+field() { "$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/upstream.json" "$1"; }
+http_port="$(field http)"
+https_port="$(field https)"
+ws_port="$(field websocket)"
 proxy_port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 
 # Demo config: HTTPS inspection allowed, the test CA trusted for upstreams, and the local
 # "provider" bound to its key so normal calls count as expected credential use.
-jq -n --argjson port "$proxy_port" --arg ca "$upstream_ca" '{
-    listen_port: $port, https_inspection: true, upstream_ca_bundle: $ca,
-    provider_hosts: {openai: ["127.0.0.1"]}, dedup_window_secs: 0
-}' >"$PICOCLAW_TRAFFIC_GUARDIAN_CONFIG"
+"$py" - "$proxy_port" "$(field ca)" >"$PICOCLAW_TRAFFIC_GUARDIAN_CONFIG" <<'PY'
+import json, sys
+print(json.dumps({"listen_port": int(sys.argv[1]), "https_inspection": True, "upstream_ca_bundle": sys.argv[2],
+                  "provider_hosts": {"openai": ["127.0.0.1"]}, "dedup_window_secs": 0}))
+PY
 
 echo "demo.sh: starting the monitor and the sample agent as its scoped child" >&2
 bash "$root/scripts/start.sh" --background --https-inspection -- \
@@ -78,10 +79,15 @@ echo >&2
 echo "demo.sh: status" >&2
 "$py" "$root/scripts/status.py" --last 0 || true
 echo >&2
-echo "demo.sh: findings (scripts/query.py | jq)" >&2
-"$py" "$root/scripts/query.py" | jq -c '{severity, threat_type, pattern, variant, direction, dest, location, snippet}'
-exfil="$("$py" "$root/scripts/query.py" --type EXFIL | jq -s length)"
-injection="$("$py" "$root/scripts/query.py" --type INJECTION | jq -s length)"
+if command -v jq >/dev/null 2>&1; then
+    echo "demo.sh: findings (scripts/query.py | jq)" >&2
+    "$py" "$root/scripts/query.py" | jq -c '{severity, threat_type, pattern, variant, direction, dest, location, snippet}'
+else
+    echo "demo.sh: findings (scripts/query.py; install jq for the compact view)" >&2
+    "$py" "$root/scripts/query.py"
+fi
+exfil="$("$py" "$root/scripts/query.py" --type EXFIL | wc -l)"
+injection="$("$py" "$root/scripts/query.py" --type INJECTION | wc -l)"
 echo >&2
 echo "demo.sh: $exfil exfiltration and $injection injection findings from live traffic; stopping" >&2
 "$py" "$root/scripts/stop.py" >/dev/null

@@ -563,7 +563,6 @@ def test_background_with_command_runs_curl_and_keeps_the_monitor(tmp_path, upstr
     assert_no_leak([key], monitor.home, OUTPUTS)
 
 
-@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not on PATH (scripts/test.sh installs it)")
 def test_demo_shows_findings_and_leaves_nothing_running(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in PROXY_NAMES and not k.startswith("PICOCLAW_")}
     env["TMPDIR"] = str(tmp_path)
