@@ -25,12 +25,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 from .finding import utc_timestamp
 from .home import GuardianHome
-from .picoclaw_config import ANYWHERE, Binding, ConfiguredSecret, PicoClawSnapshot, file_stamps, read_picoclaw
-from .providers import UseContext, host_matches
+from .picoclaw_config import Binding, ConfiguredSecret, PicoClawSnapshot, file_stamps, read_picoclaw
+from .providers import UseContext, host_matches, in_auth_location
 
 PATTERN = "known_secret"
 SEVERITY = "critical"
@@ -116,42 +115,9 @@ def is_bound_use(secret: KnownSecret, ctx: UseContext) -> bool:
     """True when this occurrence is the secret's configured use: a bound host and auth location."""
     for binding in secret.bindings:
         if binding.hosts and binding.auth and host_matches(ctx.host, binding.hosts):
-            if any(_in_location(location, secret.value, ctx) for location in binding.auth):
+            if any(in_auth_location(location, secret.value, ctx) for location in binding.auth):
                 return True
     return False
-
-
-def _in_location(location: str, secret: str, ctx: UseContext) -> bool:
-    if location == ANYWHERE:
-        return True
-    kind, _, name = location.partition(":")
-    if kind == "header":
-        return ctx.part == "header" and ctx.header_name == name
-    if ctx.part == "url" and kind in ("query", "path", "url"):
-        parts = urlsplit(ctx.url)
-        if kind == "url":
-            return True
-        if kind == "query":
-            return any(key.lower() == name and secret in value for key, value in parse_qsl(parts.query))
-        return f"{name}{secret}" in parts.path
-    if kind == "body_json" and ctx.part == "body":
-        return _json_field(ctx.body_text, name) == secret
-    return False
-
-
-def _json_field(body: str, dotted: str):
-    """The value at a dotted path ('d.token') of a JSON object body, or None."""
-    if not body.lstrip().startswith("{"):
-        return None
-    try:
-        node = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    for key in dotted.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
 
 
 def trie_pattern(values: Iterable[str]) -> str:

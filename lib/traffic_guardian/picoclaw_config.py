@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import yaml_subset
+from .providers import ANYWHERE
 
 CONFIG_FILE = "config.json"
 SECURITY_FILE = ".security.yml"
@@ -38,7 +39,6 @@ MAX_SECRET_CHARS = 4096
 AUTHZ = "header:authorization"
 # Where a model key travels in the protocols PicoClaw speaks (OpenAI, Anthropic, Gemini, Azure).
 MODEL_AUTH = (AUTHZ, "header:x-api-key", "header:api-key", "header:x-goog-api-key", "query:key")
-ANYWHERE = "any"  # anywhere in a request to a bound host: for protocols we cannot pin down
 
 # model prefix ("openai/gpt-5.4" -> "openai") -> the default API host PicoClaw uses when
 # the entry has no api_base (PicoClaw's documented vendor table).

@@ -10,7 +10,8 @@ Auth locations:
   query:<name>       the key is the value of that query parameter
   path:<prefix>      the key follows <prefix> in the URL path (Telegram's /bot<token>/)
   url                anywhere in the URL (webhook URLs are their own credential)
-  body_json:<field>  a top-level field of a JSON request body (Tavily's api_key)
+  body_json:<field>  a field (dotted path) of a JSON request body (Tavily's api_key)
+  any                anywhere in a request to a bound host (protocols we cannot pin down)
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import fnmatch
 import json
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
+
+ANYWHERE = "any"
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,13 @@ def is_expected_use(provider_name: str | None, secret: str, ctx: UseContext,
     hosts = (*provider.hosts, *(extra_hosts or {}).get(provider.name, ()))
     if not host_matches(ctx.host, hosts):
         return False
-    return any(_in_auth_location(location, secret, ctx) for location in provider.auth)
+    return any(in_auth_location(location, secret, ctx) for location in provider.auth)
 
 
-def _in_auth_location(location: str, secret: str, ctx: UseContext) -> bool:
+def in_auth_location(location: str, secret: str, ctx: UseContext) -> bool:
+    """True when this occurrence of secret sits in the given auth location (see the module doc)."""
+    if location == ANYWHERE:
+        return True
     kind, _, name = location.partition(":")
     if kind == "header":
         return ctx.part == "header" and ctx.header_name == name
@@ -103,9 +109,20 @@ def _in_auth_location(location: str, secret: str, ctx: UseContext) -> bool:
             return any(key.lower() == name and secret in value for key, value in parse_qsl(parts.query))
         return f"{name}{secret}" in parts.path
     if kind == "body_json" and ctx.part == "body":
-        try:
-            document = json.loads(ctx.body_text)
-        except ValueError:
-            return False
-        return isinstance(document, dict) and document.get(name) == secret
+        return _json_field(ctx.body_text, name) == secret
     return False
+
+
+def _json_field(body: str, dotted: str):
+    """The value at a dotted path ('d.token') of a JSON object body, or None."""
+    if not body.lstrip().startswith("{"):
+        return None
+    try:
+        node = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    for key in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
