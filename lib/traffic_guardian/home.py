@@ -84,11 +84,13 @@ class GuardianHome:
         for part in [*reversed(directory.relative_to(self.root).parents), directory.relative_to(self.root)]:
             current = self.root / part
             try:
-                info = os.lstat(current)
-            except FileNotFoundError:
                 current.mkdir(mode=0o700, parents=(current == self.root))
                 os.chmod(current, 0o700)
                 continue
+            except FileExistsError:
+                # It was there already, or another process (a second writer) made it first:
+                # either way, check what is there rather than trust it.
+                info = os.lstat(current)
             if stat.S_ISLNK(info.st_mode):
                 raise HomeError(f"{current}: is a symlink; refusing to use it as a guardian directory")
             if not stat.S_ISDIR(info.st_mode):
