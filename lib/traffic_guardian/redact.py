@@ -17,8 +17,10 @@ import os
 import re
 from urllib.parse import quote, quote_plus
 
-# Characters that would make a snippet span lines or hide text in a terminal.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# Characters that would make a snippet span lines or read differently from what it holds:
+# controls, zero-width and invisible operators, bidi embeddings, overrides and isolates,
+# and Unicode tag characters.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\U000e0000-\U000e007f]")
 _WHITESPACE_RUN = re.compile(r"\s+")
 
 
