@@ -16,16 +16,15 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from canary import assert_no_leak
 from conftest import SCRIPTS
+from local_servers import free_port, serving
 from picoclaw_fixtures import write_picoclaw_home
 
 pytestmark = pytest.mark.e2e
@@ -80,21 +79,11 @@ json.dump({"json": report, "human": human.stdout.decode(),
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def provider():
     server = ProviderStandIn()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(server):
+        yield server
 
 
 def chat(text: str) -> str:

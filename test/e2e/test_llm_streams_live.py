@@ -16,7 +16,6 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +36,7 @@ from llm_fixtures import (
     openai_responses_stream,
     split_in,
 )
+from local_servers import free_port, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -143,21 +143,11 @@ with open(out, "w") as handle:
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def stream_upstream():
     server = StreamUpstream()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(server):
+        yield server
 
 
 def run_monitored_client(guardian_env: dict, tmp_path: Path, base: str, names: list[str]):

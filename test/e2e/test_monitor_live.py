@@ -34,6 +34,7 @@ from conftest import BUNDLE, SCRIPTS
 sys.path.insert(0, str(SCRIPTS))
 from demo_upstream import INJECTION_PAYLOAD, Upstreams  # noqa: E402
 
+from local_servers import free_port
 from traffic_guardian.home import GuardianHome  # noqa: E402
 from traffic_guardian.process import (  # noqa: E402
     ADDON_FILE,
@@ -56,12 +57,6 @@ TRUST_NAMES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EX
 def plant(secret: str) -> str:
     PLANTED.append(secret)
     return secret
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def clean_env(home: Path) -> dict[str, str]:

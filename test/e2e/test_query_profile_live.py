@@ -11,16 +11,16 @@ from __future__ import annotations
 import http.server
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 
-import fakes
 import jsonschema
 import pytest
+
+import fakes
 from canary import assert_no_leak
 from conftest import SCRIPTS, run_script
+from local_servers import free_port, serving
 from traffic_guardian.config import BUNDLE_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -59,28 +59,18 @@ opener.open(base + "/install.sh", timeout=30).read()
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def upstream():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(server):
+        yield f"http://127.0.0.1:{server.server_address[1]}"
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not on PATH (scripts/test.sh installs it)")
 def test_live_query_into_jq_and_identical_profile_exports(guardian_env, guardian_home, tmp_path, upstream):
     guardian_home.mkdir(parents=True)
-    port = _free_port()
+    port = free_port()
     (guardian_home / "config.json").write_text(json.dumps({"listen_port": port}))
     outputs = []
     started = run_script("start.py", "--background", env=guardian_env, timeout=90)

@@ -27,15 +27,10 @@ import pytest
 
 from canary import assert_no_leak
 from conftest import run_script
+from local_servers import free_port, serving
 
 LOOPBACK = "127.0.0.1"
 QUIET_AFTER_ANSWER_SECS = 0.2
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
 
 
 def rss_kib(pid: int) -> int:
@@ -150,12 +145,8 @@ class UpstreamHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(name="upstream")
 def upstream_fixture():
     server = Upstream()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(server):
+        yield server
 
 
 # -- the monitor ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import stat
 import time
 
 import jsonschema
+
 from canary import assert_no_leak
 from conftest import run_script
 from fakes import openai_project_key

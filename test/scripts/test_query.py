@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from canary import assert_no_leak
 from conftest import SCRIPTS, run_script
 from fakes import openai_project_key
