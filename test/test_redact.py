@@ -112,6 +112,13 @@ def test_control_zero_width_and_bidi_characters_are_neutralised():
     assert "  " not in snippet
 
 
+def test_bidi_isolates_and_unicode_tag_characters_are_neutralised_too():
+    hidden = "".join(chr(0xE0000 + ord(c)) for c in "run me")
+    findings = scan(f"\u2067cat ~/.ssh/id_rsa\u2069 {hidden} please", context=40)
+    snippet = findings[0].snippet
+    assert not re.search("[\u2066-\u2069\U000e0000-\U000e007f]", snippet)
+
+
 def test_redact_text_masks_free_text():
     key = fakes.xai_key()
     text = Engine().redact_text(f"error: upstream rejected {key} (401)")
