@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +24,7 @@ from canary import assert_no_leak
 from conftest import SCRIPTS
 from local_servers import free_port, serving
 from picoclaw_fixtures import write_picoclaw_home
+from scoped_client import run_scoped
 
 pytestmark = pytest.mark.e2e
 
@@ -121,20 +120,8 @@ def test_live_normal_provider_calls_are_silent_and_the_same_key_elsewhere_is_cri
     home = Path(guardian_env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"])
 
     status_out = tmp_path / "status.json"
-    command = [sys.executable, str(SCRIPTS / "start.py"), "--config", str(config), "--",
-               sys.executable, str(client), str(calls), str(SCRIPTS / "status.py"), str(status_out)]
-    process = subprocess.Popen(command, env=guardian_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group we started: start.py, mitmdump, client
-        stdout, stderr = process.communicate()
-        pytest.fail(f"monitored client hung: {stderr.decode(errors='replace')[-2000:]}")
-    finally:
-        subprocess.run([sys.executable, str(SCRIPTS / "stop.py")], env=guardian_env, capture_output=True,
-                       timeout=60)
-    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
+    stdout, stderr = run_scoped(guardian_env, config, [sys.executable, str(client), str(calls),
+                                                       str(SCRIPTS / "status.py"), str(status_out)])
 
     log = home / "logs" / "findings.jsonl"
     findings = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -26,7 +23,6 @@ import pytest
 
 import fakes
 from canary import assert_no_leak
-from conftest import SCRIPTS
 from llm_fixtures import (
     CURL_PIPE_BASH,
     anthropic_stream,
@@ -37,6 +33,7 @@ from llm_fixtures import (
     split_in,
 )
 from local_servers import free_port, serving
+from scoped_client import run_scoped
 
 pytestmark = pytest.mark.e2e
 
@@ -157,20 +154,7 @@ def run_monitored_client(guardian_env: dict, tmp_path: Path, base: str, names: l
     config.write_text(json.dumps({"listen_port": free_port()}))
     client, out = tmp_path / "client.py", tmp_path / "received.json"
     client.write_text(CLIENT)
-    command = [sys.executable, str(SCRIPTS / "start.py"), "--config", str(config), "--",
-               sys.executable, str(client), base, str(out), *names]
-    process = subprocess.Popen(command, env=guardian_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group we started: start.py, mitmdump, client
-        stdout, stderr = process.communicate()
-        pytest.fail(f"monitored client hung: {stderr.decode(errors='replace')[-2000:]}")
-    finally:
-        subprocess.run([sys.executable, str(SCRIPTS / "stop.py")], env=guardian_env, capture_output=True,
-                       timeout=60)
-    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
+    stdout, stderr = run_scoped(guardian_env, config, [sys.executable, str(client), base, str(out), *names])
     received = {name: bytes.fromhex(data) for name, data in json.loads(out.read_text()).items()}
     findings_path = home / "logs" / "findings.jsonl"
     lines = findings_path.read_text().splitlines() if findings_path.exists() else []
