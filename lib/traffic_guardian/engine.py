@@ -112,8 +112,9 @@ class Engine:
             if rule.keywords and not any(keyword in lower for keyword in rule.keywords):
                 continue
             emitted = 0
-            for match in rule.compiled.finditer(text):
-                if rule.validate is not None and not rule.validate(match, text):
+            subject, pattern = rule.subject(text, lower)
+            for match in pattern.finditer(subject):
+                if rule.validate is not None and not rule.validate(match, subject):
                     continue
                 identity = match.group(0)
                 if rule.secret:

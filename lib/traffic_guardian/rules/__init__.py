@@ -37,9 +37,27 @@ class Rule:
     validate: Callable[[re.Match, str], bool] | None = None  # extra check on (match, text)
     flags: int = 0
     compiled: re.Pattern = field(init=False, repr=False, compare=False)
+    # A case-insensitive rule also compiles without IGNORECASE, to run over the view's
+    # lowercased text (which the engine computes for the keyword prefilter anyway): Python's
+    # re is several times slower under IGNORECASE. None when the regex has an uppercase literal.
+    lowercase_compiled: re.Pattern | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "compiled", re.compile(self.regex, self.flags))
+        lowercase = None
+        if self.flags & re.IGNORECASE and not _has_uppercase_literal(self.regex):
+            lowercase = re.compile(self.regex, self.flags & ~re.IGNORECASE)
+        object.__setattr__(self, "lowercase_compiled", lowercase)
+
+    def subject(self, text: str, lower: str) -> tuple[str, re.Pattern]:
+        """What to match and with which pattern: the lowercased text when that is equivalent.
+
+        Offsets must stay valid for the original text, so the lowercase path needs
+        len(lower) == len(text) (a few characters, such as U+0130, lowercase to two).
+        """
+        if self.lowercase_compiled is not None and len(lower) == len(text):
+            return lower, self.lowercase_compiled
+        return text, self.compiled
 
     @property
     def rule_id(self) -> str:
@@ -49,6 +67,27 @@ class Rule:
         if "secret" in self.compiled.groupindex and match.group("secret") is not None:
             return match.span("secret")
         return match.span()
+
+
+_GROUP_SYNTAX = re.compile(r"\(\?P(?:<\w+>|=\w+\))")
+
+
+def _has_uppercase_literal(regex: str) -> bool:
+    """True when regex outside [...] classes names an uppercase letter (not an escape like \\S)."""
+    source = _GROUP_SYNTAX.sub("(", regex)
+    in_class = escaped = False
+    for char in source:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char.isupper():
+            return True
+    return False
 
 
 def ruleset_digest(rules: tuple[Rule, ...]) -> str:
