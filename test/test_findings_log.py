@@ -330,3 +330,33 @@ def test_follow_stops_promptly_when_the_stop_event_is_set(tmp_path):
     thread.join(timeout=5)
     assert not thread.is_alive()
     assert [f["finding_id"] for f in got] == [f.finding_id for f in batch]
+
+
+def test_follow_loses_nothing_when_rotations_race_its_catch_up(tmp_path):
+    """A writer rotating as fast as it can while the follower polls slowly: names shift
+    under the follower between listing and opening, yet every finding arrives, in order."""
+    live = write_findings(tmp_path, spread_findings(3), max_bytes=64 * 1024, backups=100)
+    new = spread_findings(3000)  # about 25 rotations of 64 KiB
+    stop = threading.Event()
+    follower = FindingsFollower(live, stop=stop, poll_secs=0.2)
+    got: list[str] = []
+
+    def write_all():
+        writer = writer_for(tmp_path, max_bytes=64 * 1024, backups=100)
+        for finding in new:
+            writer.write(finding)
+        writer.close()
+
+    writer_thread = threading.Thread(target=write_all)
+    give_up = threading.Timer(60, stop.set)  # a hang guard: a stalled follower ends the test
+    writer_thread.start()
+    give_up.start()
+    try:
+        for record in follower:
+            got.append(record["finding_id"])
+            if len(got) == len(new):
+                stop.set()
+    finally:
+        give_up.cancel()
+        writer_thread.join(timeout=60)
+    assert got == [f.finding_id for f in new]

@@ -96,8 +96,10 @@ class FindingsReader:
     can continue exactly where the snapshot stopped.
     """
 
-    def __init__(self, paths: Iterable[Path], lock_path: Path | None = None, digest=None):
-        self.paths = [Path(p) for p in paths]
+    def __init__(self, paths: Iterable[Path] | Callable[[], list[Path]], lock_path: Path | None = None,
+                 digest=None):
+        # A callable lists the files under the writers' lock (see open_snapshot).
+        self.paths = paths if callable(paths) else [Path(p) for p in paths]
         self.lock_path = lock_path
         self.digest = digest
         self.skips = SkipCounts()
@@ -121,28 +123,7 @@ class FindingsReader:
                 handle.close()
 
     def _open_snapshot(self) -> list:
-        lock_fd = None
-        if self.lock_path is not None:
-            try:
-                lock_fd = os.open(self.lock_path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-                fcntl.flock(lock_fd, fcntl.LOCK_SH)
-            except OSError:
-                lock_fd = None  # no writer ever ran here, or we cannot lock: read without it
-        handles = []
-        try:
-            for path in self.paths:
-                try:
-                    handles.append(open_log_file(path))
-                except FileNotFoundError:
-                    continue  # rotated away with backups=0 between listing and opening
-        except BaseException:
-            for handle in handles:
-                handle.close()
-            raise
-        finally:
-            if lock_fd is not None:
-                os.close(lock_fd)
-        return handles
+        return open_snapshot(self.paths, self.lock_path)
 
     def _read_file(self, handle) -> Iterator[dict]:
         for raw, complete in read_lines(handle, self._account):
@@ -196,6 +177,39 @@ def read_lines(handle, account: Callable[[bytes], None] | None = None) -> Iterat
         yield None, True
 
 
+def open_snapshot(paths: Iterable[Path] | Callable[[], list[Path]], lock_path: Path | None) -> list:
+    """Open log files as one consistent snapshot, oldest first.
+
+    Under a shared flock on the writers' lock file no rotation can run, so names cannot
+    shift between listing and opening; paths may be a callable that lists them under the
+    lock. The open descriptors keep their files whatever is renamed afterwards.
+    """
+    lock_fd = None
+    if lock_path is not None:
+        try:
+            lock_fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+            fcntl.flock(lock_fd, fcntl.LOCK_SH)
+        except OSError:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            lock_fd = None  # no writer ever ran here, or we cannot lock: read without it
+    handles = []
+    try:
+        for path in paths() if callable(paths) else paths:
+            try:
+                handles.append(open_log_file(path))
+            except FileNotFoundError:
+                continue  # rotated away with backups=0 between listing and opening
+    except BaseException:
+        for handle in handles:
+            handle.close()
+        raise
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+    return handles
+
+
 def read_findings(paths: Iterable[Path], lock_path: Path | None = None) -> FindingsReader:
     """Iterate findings from paths (oldest first); see FindingsReader.skipped afterwards."""
     return FindingsReader(paths, lock_path)
@@ -204,7 +218,7 @@ def read_findings(paths: Iterable[Path], lock_path: Path | None = None) -> Findi
 def read_log(live: Path, digest=None) -> FindingsReader:
     """A reader over the whole retained log whose live file is live (rotated files first)."""
     live = Path(live)
-    return FindingsReader(log_paths(live), lock_path_for(live), digest)
+    return FindingsReader(lambda: log_paths(live), lock_path_for(live), digest)
 
 
 class FindingsFollower:
@@ -238,8 +252,7 @@ class FindingsFollower:
                 if self._rotated():
                     yield from self._drain()  # the old file cannot grow any more: finish it
                     self._finish_partial()
-                    yield from self._read_rotated_between()
-                    self._reopen(offset=0)
+                    yield from self._catch_up_after_rotation()
                     continue
                 self.stop.wait(self.poll_secs)
         finally:
@@ -264,7 +277,6 @@ class FindingsFollower:
             # The file the snapshot ended in was rotated before we got here: read what was
             # rotated in between from where the snapshot stopped, then the live file.
             handle.close()
-            self._handle = None
             self._pending_rotated_from = self.start
             return
         handle.seek(offset)
@@ -326,52 +338,38 @@ class FindingsFollower:
             self._partial, self._partial_oversized = b"", False
         return False
 
-    def _read_rotated_between(self) -> Iterator[dict]:
-        """Backups newer than the file we were reading: rotations that happened between polls."""
+    def _catch_up_after_rotation(self) -> Iterator[dict]:
+        """Every file newer than ours, oldest first, then follow the live one.
+
+        The retained files are opened as one snapshot under the writers' lock and matched
+        by inode, so any number of rotations between two polls loses nothing that is still
+        retained, and a rotation while we read cannot shift a name under us.
+        """
         if self._pending_rotated_from is not None:
-            inode, offset = self._pending_rotated_from
+            ours, offset = self._pending_rotated_from
             self._pending_rotated_from = None
         elif self._handle is not None:
-            inode, offset = os.fstat(self._handle.fileno()).st_ino, None
-            self._handle.close()
-            self._handle = None
+            ours, offset = os.fstat(self._handle.fileno()).st_ino, self._handle.tell()
         else:
-            return
-        rotated = [p for p in log_paths(self.live) if p != self.live]
-        inodes = []
-        for path in rotated:
-            try:
-                inodes.append(os.stat(path, follow_symlinks=False).st_ino)
-            except FileNotFoundError:
-                inodes.append(None)
-        if inode not in inodes:
-            return  # our file is gone (past log_backups): nothing newer can be identified
-        position = inodes.index(inode)
-        for index in range(position, len(rotated)):
-            try:
-                handle = open_log_file(rotated[index])
-            except FileNotFoundError:
-                continue
-            if index == position:
-                if offset is None:
-                    handle.close()  # already drained through our own descriptor
-                    continue
-                handle.seek(offset)
+            ours, offset = None, 0
+        self.close()
+        handles = open_snapshot(lambda: log_paths(self.live), lock_path_for(self.live))
+        inodes = [os.fstat(handle.fileno()).st_ino for handle in handles]
+        # Our file still retained: continue in it where we were; gone: every retained file is newer.
+        first = inodes.index(ours) if ours in inodes else 0
+        for handle in handles[:first]:
+            handle.close()
+        newer = handles[first:]
+        if newer and inodes[first] == ours:
+            newer[0].seek(offset)
+        for handle in newer[:-1]:  # rotated files are complete: read each to its end
             self._handle = handle
             yield from self._drain()
             self._finish_partial()
             handle.close()
             self._handle = None
-
-    def _reopen(self, offset: int) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-        try:
-            self._handle = open_log_file(self.live)
-        except FileNotFoundError:
-            return
-        self._handle.seek(offset)
+        if newer:
+            self._handle = newer[-1]  # the live file at snapshot time: follow it
 
 
 @dataclass
