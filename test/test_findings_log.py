@@ -338,7 +338,8 @@ def test_follow_loses_nothing_when_rotations_race_its_catch_up(tmp_path):
     live = write_findings(tmp_path, spread_findings(3), max_bytes=64 * 1024, backups=100)
     new = spread_findings(3000)  # about 25 rotations of 64 KiB
     stop = threading.Event()
-    follower = FindingsFollower(live, stop=stop, poll_secs=0.2)
+    here = os.stat(live)  # start where the log ends now, before the writer runs
+    follower = FindingsFollower(live, start=(here.st_ino, here.st_size), stop=stop, poll_secs=0.001)
     got: list[str] = []
 
     def write_all():
