@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_NOT_RUNNING, EXIT_OK, emit_json_line  # noqa: E402
 from traffic_guardian.config import ConfigError, load_config  # noqa: E402
-from traffic_guardian.egress import top_destinations  # noqa: E402
+from traffic_guardian.egress import inventory_path, read_inventory, top_destinations  # noqa: E402
 from traffic_guardian.findings_log import read_log  # noqa: E402
 from traffic_guardian.formatting import format_finding_line, format_severity_counts, terminal_safe  # noqa: E402
 from traffic_guardian.home import GuardianHome  # noqa: E402
@@ -98,7 +98,7 @@ def collect(args) -> dict:
         "write_errors": counters.get("write_errors"),
         "last_write_error": counters.get("last_write_error"),
         "storage_problem": (log_error or storage_problem(log_path)) if status.running else log_error,
-        "egress_destinations": len(counters.get("egress", {})) if counters else None,
+        "egress_destinations": len(read_inventory(inventory_path(home))) if status.running else None,
         "top_destinations": top_destinations(home, 5) if status.running else [],
         "known_secrets": known_secrets_status(home) if status.running else None,
         "findings_log": str(log_path),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from traffic_guardian.counters import MAX_EGRESS_DESTINATIONS, MonitorCounters
+from traffic_guardian.counters import MonitorCounters
 from traffic_guardian.home import GuardianHome
 
 
@@ -24,15 +24,3 @@ def test_counts_findings_uses_and_errors_then_writes_0600_json(tmp_path):
     assert data["findings_by_severity"] == {"high": 1} and data["expected_credential_uses"] == {"openai": 2}
     assert data["write_errors"] == 1 and data["last_write_error"].startswith("OSError")
     assert data["updated_at"].endswith("Z")
-
-
-def test_egress_keeps_destination_sni_and_inspection_and_is_bounded(tmp_path):
-    counters = MonitorCounters(GuardianHome(tmp_path))
-    counters.egress_seen("api.example:443", "tls-passthrough", False, "api.example")
-    counters.egress_seen("api.example:443", "tls-passthrough", False, "api.example")
-    entry = counters.to_dict()["egress"]["api.example:443"]
-    assert entry["count"] == 2 and entry["sni"] == ["api.example"] and entry["inspected"] is False
-    for index in range(MAX_EGRESS_DESTINATIONS + 5):
-        counters.egress_seen(f"h{index}:80", "http", True)
-    data = counters.to_dict()
-    assert len(data["egress"]) == MAX_EGRESS_DESTINATIONS and data["egress_dropped"] == 6

@@ -176,9 +176,7 @@ class GuardianRuntime:
 
     def egress(self, dest: str, protocol: str, inspected: bool, sni: str | None = None, *,
                source: str = "unknown", flow_id: str = "", bytes_out: int = 0) -> None:
-        """Every destination the monitor forwards to: counters, the egress inventory, the allowlist."""
-        if self.counters is not None:
-            self.counters.egress_seen(dest, protocol, inspected, sni)
+        """Every destination the monitor forwards to: the egress inventory and the allowlist."""
         if self.egress_inventory is not None:
             self.egress_inventory.record(dest, protocol, sni=sni, bytes_out=bytes_out)
         if self.egress_policy is not None:

@@ -1,8 +1,8 @@
 """Live counters of the running monitor, written to <home>/run/counters.json for status.py.
 
 The monitor process is the only writer; it rewrites the whole file atomically about once a
-second when something changed, so a reader never sees half a file. Egress destinations are
-kept here too (bounded), so a tunnel we did not inspect is still on record.
+second when something changed, so a reader never sees half a file. Destinations live in
+the egress inventory (egress.py, run/egress.json), not here.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from .finding import utc_timestamp
 from .home import GuardianHome
 
 COUNTERS_SCHEMA = "clawsec-traffic-counters/v1"
-MAX_EGRESS_DESTINATIONS = 1000
-MAX_SNI_PER_DESTINATION = 5
 
 
 class MonitorCounters:
@@ -34,8 +32,6 @@ class MonitorCounters:
         self.last_write_error: str | None = None
         self.addon_errors = 0
         self.last_addon_error: str | None = None
-        self.egress: dict[str, dict] = {}
-        self.egress_dropped = 0
         self.dirty = True
 
     def bump(self, name: str, amount: int = 1) -> None:
@@ -72,25 +68,6 @@ class MonitorCounters:
             self.last_addon_error = message
             self.dirty = True
 
-    def egress_seen(self, dest: str, protocol: str, inspected: bool, sni: str | None = None) -> None:
-        with self._lock:
-            entry = self.egress.get(dest)
-            if entry is None:
-                if len(self.egress) >= MAX_EGRESS_DESTINATIONS:
-                    self.egress_dropped += 1
-                    self.dirty = True
-                    return
-                entry = self.egress[dest] = {"count": 0, "protocols": [], "sni": [], "inspected": inspected,
-                                             "first_seen": utc_timestamp()}
-            entry["count"] += 1
-            entry["last_seen"] = utc_timestamp()
-            entry["inspected"] = entry["inspected"] or inspected
-            if protocol not in entry["protocols"]:
-                entry["protocols"].append(protocol)
-            if sni and sni not in entry["sni"] and len(entry["sni"]) < MAX_SNI_PER_DESTINATION:
-                entry["sni"].append(sni)
-            self.dirty = True
-
     def to_dict(self) -> dict:
         with self._lock:
             return {
@@ -106,8 +83,6 @@ class MonitorCounters:
                 "last_write_error": self.last_write_error,
                 "addon_errors": self.addon_errors,
                 "last_addon_error": self.last_addon_error,
-                "egress": {dest: dict(entry) for dest, entry in self.egress.items()},
-                "egress_dropped": self.egress_dropped,
                 "updated_at": utc_timestamp(),
             }
 

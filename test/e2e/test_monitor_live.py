@@ -35,6 +35,7 @@ sys.path.insert(0, str(SCRIPTS))
 from demo_upstream import INJECTION_PAYLOAD, Upstreams  # noqa: E402
 
 from local_servers import free_port
+from traffic_guardian.egress import inventory_path, read_inventory  # noqa: E402
 from traffic_guardian.home import GuardianHome  # noqa: E402
 from traffic_guardian.process import (  # noqa: E402
     ADDON_FILE,
@@ -146,15 +147,13 @@ class Monitor:
                 return matching
             time.sleep(0.1)
 
-    def counters(self, predicate=lambda c: True, timeout: float = 10) -> dict:
+    def egress_entry(self, dest: str, timeout: float = 15) -> dict:
+        """dest's entry in the egress inventory (run/egress.json), waiting for the monitor to save it."""
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                data = json.loads((self.home / "run" / "counters.json").read_text())
-            except (FileNotFoundError, ValueError):
-                data = {}
-            if (data and predicate(data)) or time.monotonic() > deadline:
-                return data
+            entries = {e["dest"]: e for e in read_inventory(inventory_path(self.guardian_home))}
+            if dest in entries or time.monotonic() > deadline:
+                return entries.get(dest, {})
             time.sleep(0.1)
 
 
@@ -276,9 +275,9 @@ def test_https_passthrough_when_inspection_off_records_destination(plain_monitor
                 f"{https_base(upstreams, 'localhost')}/echo"], env)
     assert curl.returncode == 0, curl.stderr
     assert json.loads(curl.stdout)["received"] == len(f"note={key}")
-    counters = plain_monitor.counters(lambda c: dest in c.get("egress", {}))
-    entry = counters["egress"][dest]
-    assert entry["inspected"] is False and "localhost" in entry["sni"] and "tls-passthrough" in entry["protocols"]
+    entry = plain_monitor.egress_entry(dest)
+    # tunnelled only, never inspected: no http/https protocol recorded for this destination
+    assert entry["protocols"] == ["tls-passthrough"] and "localhost" in entry["sni"]
     time.sleep(1)
     assert not [f for f in plain_monitor.findings()[before:] if f["dest"] == dest]  # body not inspected
     assert_no_leak([key], plain_monitor.home, OUTPUTS)
