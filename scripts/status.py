@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 from traffic_guardian.cli import EXIT_NOT_RUNNING, EXIT_OK, emit_json_line  # noqa: E402
 from traffic_guardian.config import ConfigError, load_config  # noqa: E402
 from traffic_guardian.egress import inventory_path, read_inventory, top_destinations  # noqa: E402
+from traffic_guardian.finding import parse_utc  # noqa: E402
 from traffic_guardian.findings_log import read_log  # noqa: E402
 from traffic_guardian.formatting import format_finding_line, format_severity_counts, terminal_safe  # noqa: E402
 from traffic_guardian.home import GuardianHome  # noqa: E402
@@ -48,7 +49,7 @@ def uptime_seconds(started_at: str | None) -> int | None:
     if not started_at:
         return None
     try:
-        started = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        started = parse_utc(started_at)
     except ValueError:
         return None
     return max(0, int((datetime.now(UTC) - started).total_seconds()))

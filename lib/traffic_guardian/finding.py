@@ -24,6 +24,17 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def parse_utc(text: str) -> datetime:
+    """An ISO-8601 time as an aware UTC datetime (a Z or offset honoured; none means UTC).
+
+    Raises ValueError when text is not ISO-8601.
+    """
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
 @dataclass
 class Finding:
     direction: str

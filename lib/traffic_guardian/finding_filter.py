@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .finding import SEVERITY_RANK, utc_timestamp
+from .finding import SEVERITY_RANK, parse_utc, utc_timestamp
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(?:\d{1,9}[smhdw])+")
@@ -49,12 +49,10 @@ def parse_time_bound(text: str, now: datetime) -> str:
         except OverflowError:
             return utc_timestamp(datetime(1, 1, 1, tzinfo=UTC))
     try:
-        moment = datetime.fromisoformat(text.strip())
+        moment = parse_utc(text)
     except ValueError:
         raise FilterError(f"{text!r} is neither a duration (15m, 2h, 7d, 1h30m) "
                           "nor an ISO-8601 time (2026-04-26T10:00:00Z)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     return utc_timestamp(moment)
 
 

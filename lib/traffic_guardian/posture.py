@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import PLATFORM, VERSION
-from .finding import SEVERITIES
+from .finding import SEVERITIES, parse_utc, utc_timestamp
 from .findings_log import live_log_path, read_log, summarize
 from .known_secrets import read_summary
 from .process import RUNNING, monitor_status
@@ -158,7 +158,7 @@ def source_date_epoch(env) -> str | None:
     if not raw.strip().isdigit():
         raise PostureError(f"{ENV_SOURCE_DATE_EPOCH}={raw!r} is not a whole number of seconds since 1970")
     try:
-        return _format(datetime.fromtimestamp(int(raw.strip()), UTC))
+        return utc_timestamp(datetime.fromtimestamp(int(raw.strip()), UTC))
     except (OverflowError, OSError, ValueError):
         raise PostureError(f"{ENV_SOURCE_DATE_EPOCH}={raw!r} is out of range") from None
 
@@ -203,19 +203,12 @@ def _timestamp(value) -> str | None:
         if isinstance(value, int | float):
             moment = datetime.fromtimestamp(value, UTC)
         elif isinstance(value, str):
-            moment = datetime.fromisoformat(value.strip())
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
+            moment = parse_utc(value)
         else:
             return None
     except (ValueError, OverflowError, OSError):
         return None
-    return _format(moment)
-
-
-def _format(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return utc_timestamp(moment)
 
 
 def _string(value) -> str | None:
