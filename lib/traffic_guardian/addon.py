@@ -207,6 +207,11 @@ def _headers(headers: http.Headers) -> list[tuple[str, str]]:
     return [(name, value) for name, value in headers.items(multi=True) if name.lower() not in SKIPPED_HEADERS]
 
 
+def _dest(flow) -> str:
+    """The upstream as host:port, the form every Exchange, egress entry and finding uses."""
+    return f"{flow.request.host}:{flow.request.port}"
+
+
 def _peer(flow) -> str:
     return _peer_of(flow.client_conn)
 
@@ -254,7 +259,7 @@ class HttpInspector:
         decoded = decode_body(body[:limit], message.headers.get("content-encoding", ""), limit)
         return Exchange(
             direction=direction,
-            dest=f"{flow.request.host}:{flow.request.port}",
+            dest=_dest(flow),
             source=_peer(flow),
             protocol="https" if flow.request.scheme == "https" else "http",
             method=flow.request.method,
@@ -280,7 +285,7 @@ class HttpInspector:
         if runtime.counters is not None:
             runtime.counters.bump("requests")
         protocol = "https" if flow.request.scheme == "https" else "http"
-        runtime.egress(f"{flow.request.host}:{flow.request.port}", protocol, inspected=True, source=_peer(flow),
+        runtime.egress(_dest(flow), protocol, inspected=True, source=_peer(flow),
                        flow_id=flow.id, bytes_out=_wire_size(flow.request))
         if self._streamed(flow, "request_copy"):
             return
@@ -296,7 +301,7 @@ class HttpInspector:
         if self.runtime.counters is not None:
             self.runtime.counters.bump("responses")
         if flow.response is not None:
-            self.runtime.egress_bytes(f"{flow.request.host}:{flow.request.port}", bytes_in=_wire_size(flow.response))
+            self.runtime.egress_bytes(_dest(flow), bytes_in=_wire_size(flow.response))
         if flow.response is None or self._streamed(flow, "response_copy"):
             return
         self.runtime.scan(self.exchange(flow, INBOUND, flow.response.raw_content or b""))
@@ -353,12 +358,12 @@ class WebSocketInspector:
         if self.runtime.counters is not None:
             self.runtime.counters.bump("websocket_messages")
         size, outbound = len(message.content), message.from_client
-        self.runtime.egress_bytes(f"{flow.request.host}:{flow.request.port}",
+        self.runtime.egress_bytes(_dest(flow),
                                   bytes_out=size if outbound else 0, bytes_in=0 if outbound else size)
         limit = self.runtime.max_scan_bytes
         self.runtime.scan(Exchange(
             direction=OUTBOUND if message.from_client else INBOUND,
-            dest=f"{flow.request.host}:{flow.request.port}",
+            dest=_dest(flow),
             source=_peer(flow),
             protocol="websocket",
             headers=[],
