@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import socket
@@ -28,6 +27,7 @@ from monitor_fixtures import LOOPBACK, free_port, live_monitor_fixture, upstream
 import fakes
 from conftest import SCRIPTS, run_script
 from traffic_guardian.config import KEY_SPECS, ConfigError, load_config
+from traffic_guardian.launch import monitor_argv
 from traffic_guardian.process import ADDON_FILE, MONITOR_ENTRY
 
 
@@ -246,13 +246,6 @@ INJECTIONS = ["--set=scripts=evil.py", "-s evil.py", "-s", "--mode=transparent",
               "--listen-host=0.0.0.0", "; touch /tmp/pwned", "$(touch /tmp/pwned)"]
 
 
-def _start_module():
-    spec = importlib.util.spec_from_file_location("guardian_start_script", SCRIPTS / "start.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _shape(argv: list[str]) -> list[str]:
     """The option structure of a mitmdump argv: options in order, each --set by its name only."""
     shape = []
@@ -281,9 +274,8 @@ def _injected_configs(tmp_path: Path):
 
 def test_config_values_cannot_inject_arguments_into_the_mitmdump_command_line(guardian_env, guardian_home,
                                                                              tmp_path, monkeypatch):
-    start = _start_module()
     baseline = load_config(None, guardian_env)
-    expected = _shape(start.monitor_argv(baseline, baseline.home, False))
+    expected = _shape(monitor_argv(baseline, baseline.home, False))
     assert expected.count("-s") == 1 and f"script:{ADDON_FILE}" in expected
     outcomes = {"rejected": 0, "inert": 0}
     config_file = tmp_path / "config.json"
@@ -294,7 +286,7 @@ def test_config_values_cannot_inject_arguments_into_the_mitmdump_command_line(gu
         except ConfigError:
             outcomes["rejected"] += 1
             continue
-        argv = start.monitor_argv(config, config.home, False)
+        argv = monitor_argv(config, config.home, False)
         assert _shape(argv) == expected, (key, value, argv)
         assert argv[:2] == [sys.executable, str(MONITOR_ENTRY)]
         outcomes["inert"] += 1
@@ -303,7 +295,7 @@ def test_config_values_cannot_inject_arguments_into_the_mitmdump_command_line(gu
     odd_home = tmp_path / "-s evil.py --set scripts=evil.py"
     env = {**guardian_env, "PICOCLAW_TRAFFIC_GUARDIAN_HOME": str(odd_home)}
     config = load_config(None, env)
-    assert _shape(start.monitor_argv(config, config.home, False)) == expected
+    assert _shape(monitor_argv(config, config.home, False)) == expected
 
 
 @pytest.mark.e2e
