@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from urllib.parse import quote
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import fakes
-from traffic_guardian.decode import MAX_BASE64_CANDIDATES, base64_texts, json_strings, views
+from traffic_guardian.decode import MAX_BASE64_CANDIDATES, base64_runs, base64_texts, json_strings, views
+
+# What a base64 candidate is (SPEC 5): 24+ base64 or base64url characters and up to two '='.
+BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
 
 
 def by_encoding(text: str, budget: int = 262144, form: bool = False) -> dict[str, str]:
@@ -87,6 +94,14 @@ def test_base64_candidates_are_capped():
     run = base64.b64encode(b"hello world, readable text!").decode()
     text = " ".join([run] * (MAX_BASE64_CANDIDATES + 50))
     assert base64_texts(text, 10**9).count("hello world") == MAX_BASE64_CANDIDATES
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(["A", "z", "9", "+", "/", "_", "-", "=", " ", "\n", "\u00e9", "\ud800", "x" * 23,
+                                 "Q" * 30, "=="]), max_size=40))
+def test_base64_runs_are_exactly_the_regex_runs(pieces):
+    text = "".join(pieces)
+    assert list(base64_runs(text)) == [match.group(0) for match in BASE64_RUN.finditer(text)]
 
 
 def test_every_view_respects_the_budget():

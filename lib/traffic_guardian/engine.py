@@ -1,9 +1,10 @@
 """The detection engine: Exchange in, redacted Findings out. Every front end calls this.
 
 One request's path: split the exchange into parts (URL, each header, body), bound each
-part by max_scan_bytes, build its decoded views (decode.py), run each rule whose keywords
-occur, drop expected credential uses (providers.py), and build Findings whose snippets
-went through redact.py. Rules are data (rules/); this file has the only matching loop.
+part by max_scan_bytes, build its decoded views (decode.py), run each rule the prefilter
+says can match (prefilter.py: its keywords occur and its Hyperscan gate matched), drop
+expected credential uses (providers.py), and build Findings whose snippets went through
+redact.py. Rules are data (rules/); this file has the only matching loop.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .decode import View, views
 from .exchange import INBOUND, OUTBOUND, Exchange
 from .finding import Finding
 from .known_secrets import KnownSecretSet, KnownSecretsWatch, is_bound_use
+from .prefilter import Prefilter
 from .providers import UseContext, is_expected_use
 from .redact import Redactor, encoded_spans
 from .rules import RULESET, SECRET_RULES, Rule
@@ -50,6 +52,8 @@ class Engine:
             INBOUND: tuple(r for r in rules if r.direction == INBOUND),
         }
         self.secret_rules = tuple(r for r in rules if r.secret) or SECRET_RULES
+        # Which rules can match a view, in one Hyperscan pass (prefilter.py); else the keyword loop.
+        self.prefilter = Prefilter(rules if self.secret_rules[0] in rules else rules + self.secret_rules)
         self.max_scan_bytes = max_scan_bytes
         self.context_chars = context_chars
         self.redactor = redactor or Redactor()
@@ -96,21 +100,22 @@ class Engine:
         seen: set[tuple] = set()
         form = "x-www-form-urlencoded" in exchange.content_type.lower()
         for part in self.parts(exchange):
-            for view in views(part.text, self.max_scan_bytes, form_encoded=form or part.kind == "url"):
-                self._scan_view(exchange, part, view, rules, findings, seen)
+            part_views = views(part.text, self.max_scan_bytes, form_encoded=form or part.kind == "url")
+            for view in part_views:
+                # Redacting a raw-view snippet needs the part's decoded views: already built.
+                decoded = part_views[1:] if view is part_views[0] and not form and part.kind != "url" else None
+                self._scan_view(exchange, part, view, rules, findings, seen, decoded)
                 if len(findings) >= MAX_FINDINGS_PER_EXCHANGE:
                     return findings
         return findings
 
     def _scan_view(self, exchange: Exchange, part: Part, view: View, rules, findings: list[Finding],
-                   seen: set[tuple]) -> None:
+                   seen: set[tuple], decoded: list[View] | None = None) -> None:
         text = view.text
-        claimed = self._scan_known_secrets(exchange, part, view, findings, seen)
+        claimed = self._scan_known_secrets(exchange, part, view, findings, seen, decoded)
         lower = text.lower()
         spans: list | None = None
-        for rule in rules:
-            if rule.keywords and not any(keyword in lower for keyword in rule.keywords):
-                continue
+        for rule in self._runnable(rules, text, lower):
             emitted = 0
             subject, pattern = rule.subject(text, lower)
             for match in pattern.finditer(subject):
@@ -133,11 +138,18 @@ class Engine:
                     continue
                 seen.add(key)
                 if spans is None:
-                    spans = self.secret_spans(text)
+                    spans = self.secret_spans(text, decoded_views=decoded)
                 findings.append(self._finding(exchange, part, view, rule, match, spans))
                 emitted += 1
                 if emitted >= MAX_FINDINGS_PER_RULE_PER_PART or len(findings) >= MAX_FINDINGS_PER_EXCHANGE:
                     break
+
+    def _runnable(self, rules: tuple[Rule, ...], text: str, lower: str):
+        """The rules worth running on this view: the prefilter's answer, else each whose keyword occurs."""
+        runnable = self.prefilter.runnable(rules, text, lower)
+        if runnable is not None:
+            return runnable
+        return [rule for rule in rules if not rule.keywords or any(keyword in lower for keyword in rule.keywords)]
 
     def _expected(self, rule: Rule, secret: str, exchange: Exchange, part: Part) -> bool:
         if rule.provider is None or exchange.direction != OUTBOUND:
@@ -146,17 +158,16 @@ class Engine:
                          url=exchange.url, body_text=part.text if part.kind == "body" else "")
         return is_expected_use(rule.provider, secret, ctx, self.provider_hosts)
 
-    def secret_spans(self, text: str, decoded: bool = True) -> list[tuple[int, int, str, str]]:
+    def secret_spans(self, text: str, decoded: bool = True,
+                     decoded_views: list[View] | None = None) -> list[tuple[int, int, str, str]]:
         """Every secret in text, whatever the direction: what redaction must mask.
 
         decoded: also secrets visible only in a decoded view of text (base64, URL, JSON
-        escapes), masked where their encoded form sits in text.
+        escapes), masked where their encoded form sits in text. decoded_views: those
+        views when the caller has built them already (views(text)[1:]).
         """
-        lower = text.lower()
         spans: list[tuple[int, int, str, str]] = []
-        for rule in self.secret_rules:
-            if rule.keywords and not any(keyword in lower for keyword in rule.keywords):
-                continue
+        for rule in self._runnable(self.secret_rules, text, text.lower()):
             for match in rule.compiled.finditer(text):
                 if rule.validate is not None and not rule.validate(match, text):
                     continue
@@ -166,14 +177,16 @@ class Engine:
             spans += self.known_secrets.current().spans(text)
         if decoded:
             hidden = {}
-            for view in views(text, self.max_scan_bytes)[1:]:
+            if decoded_views is None:
+                decoded_views = views(text, self.max_scan_bytes)[1:]
+            for view in decoded_views:
                 for start, end, label, prefix in self.secret_spans(view.text, decoded=False):
                     hidden[view.text[start:end]] = (label, prefix)
             spans += encoded_spans(text, hidden)
         return spans
 
     def _scan_known_secrets(self, exchange: Exchange, part: Part, view: View, findings: list[Finding],
-                            seen: set[tuple]) -> list[tuple[int, int]]:
+                            seen: set[tuple], decoded: list[View] | None = None) -> list[tuple[int, int]]:
         """known_secret findings for this view; returns the spans the known secrets claim.
 
         Bound use (its PicoClaw host and auth location; for a secret PicoClaw binds to
@@ -198,7 +211,7 @@ class Engine:
             if key in seen or len(findings) >= MAX_FINDINGS_PER_EXCHANGE:
                 continue
             seen.add(key)
-            spans = self.secret_spans(view.text) if spans is None else spans
+            spans = self.secret_spans(view.text, decoded_views=decoded) if spans is None else spans
             findings.append(Finding(
                 direction=exchange.direction, protocol=exchange.protocol, threat_type="EXFIL",
                 pattern=known_secret_rule.PATTERN, variant=secret.kind, severity=known_secret_rule.SEVERITY,

@@ -3,11 +3,12 @@
 A Rule is a record; adding one is adding a record here (or in exfil.py / injection.py)
 plus its positive and near-miss tests. The engine has one generic matching loop.
 
-Why Python's re and not RE2: every regex here is written to stay linear on adversarial
-input (a literal anchor, single-class runs with bounded or possessive quantifiers, no
-nested or ambiguous repetition), the keyword prefilter skips most text anyway, and
+Why Python's re decides and Hyperscan only prefilters (prefilter.py): every regex here is
+written to stay linear on adversarial input (a literal anchor, single-class runs with
+bounded or possessive quantifiers, no nested or ambiguous repetition), and
 test/test_rules_linear.py proves the bound on crafted near-match inputs for every rule.
-That keeps the engine standard-library only, so every script runs on a plain Python.
+One dialect defines every rule, and without Hyperscan every script still runs on a plain
+Python and finds the same.
 """
 
 from __future__ import annotations

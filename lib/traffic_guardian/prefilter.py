@@ -1,0 +1,173 @@
+"""The prefilter: which rules can match a view, from one Hyperscan pass instead of a loop.
+
+Before this, each rule's keywords were looked up one by one (about 130 substring searches
+per view) and every rule whose keyword occurred ran its regex over the whole view, even
+where the regex could never match. Now two Hyperscan databases are compiled once from the
+ruleset and each view is scanned once with each:
+
+  the lowercase database, over the lowercased view: every keyword as a literal, plus the
+    gate of every case-insensitive rule (which the engine matches on the lowercased view);
+  the text database, over the view itself: the gates of the case-sensitive rules.
+
+A rule runs when one of its keywords occurred (or it has none) and its gate matched (or it
+has none). Keywords are exact substrings; a gate matches at least what the rule matches
+(gate_syntax.py), so the prefilter only ever skips rules that could not have matched, and
+Python's re still makes every decision. test/test_prefilter.py checks both properties.
+
+Hyperscan (a linear-time multi-pattern matcher) is optional: without it, or for a view
+that is not valid UTF-8 (lone surrogates from JSON escapes), runnable() returns None and
+the engine falls back to the keyword loop. Findings are the same either way. A Prefilter
+is not thread-safe (it owns Hyperscan scratch space): one per scanning thread; the
+compiled databases behind it are shared within the process (compiling takes about 0.4 s).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+from .gate_syntax import Untranslatable, gate_pattern
+from .rules import Rule
+
+try:
+    import hyperscan
+except ImportError:  # the engine stays standard-library only; this is the fast path
+    hyperscan = None
+
+log = logging.getLogger("traffic_guardian")
+
+
+def available() -> bool:
+    return hyperscan is not None
+
+
+class Prefilter:
+    def __init__(self, rules: tuple[Rule, ...]):
+        self._position = {id(rule): index for index, rule in enumerate(rules)}
+        self._compiled = _compiled(tuple(rules)) if hyperscan is not None else None
+        self.gated = self._compiled.gated if self._compiled is not None else frozenset()
+        # Scratch space belongs to one scanning thread; the compiled databases are shared.
+        self._scratch = self._compiled.scratch() if self._compiled is not None else (None, None)
+
+    def runnable(self, rules: tuple[Rule, ...], text: str, lower: str) -> list[Rule] | None:
+        """The rules (in order) that can match this view; None: no fast path, use the keyword loop."""
+        compiled = self._compiled
+        if compiled is None:
+            return None
+        try:
+            text_bytes, lower_bytes = text.encode(), lower.encode()
+        except UnicodeEncodeError:  # lone surrogates: Hyperscan's UTF-8 mode needs valid UTF-8
+            return None
+        hits: set[int] = set()
+
+        def on_match(number, _start, _end, _flags, _context):
+            hits.add(number)
+
+        lower_scratch, text_scratch = self._scratch
+        compiled.lower_db.scan(lower_bytes, match_event_handler=on_match, scratch=lower_scratch)
+        if compiled.text_db is not None:
+            compiled.text_db.scan(text_bytes, match_event_handler=on_match, scratch=text_scratch)
+        # The engine matches a case-insensitive rule on the lowercased view only when
+        # lowercasing kept every offset (rules/__init__.py); otherwise its gate says nothing.
+        lower_gates_hold = len(lower) == len(text)
+        base, gated, keyword_ids_of = compiled.gate_base, compiled.gated, compiled.keyword_ids
+        result = []
+        for rule in rules:
+            index = self._position.get(id(rule))
+            if index is None:  # a rule this prefilter was not built for: the plain keyword test
+                if not rule.keywords or any(keyword in lower for keyword in rule.keywords):
+                    result.append(rule)
+                continue
+            keyword_ids = keyword_ids_of[index]
+            if keyword_ids and hits.isdisjoint(keyword_ids):
+                continue
+            if index in gated and base + index not in hits and (rule.lowercase_compiled is None or lower_gates_hold):
+                continue
+            result.append(rule)
+        return result
+
+
+class _Compiled:
+    """The two Hyperscan databases of one ruleset, compiled once per process."""
+
+    def __init__(self, rules: tuple[Rule, ...]):
+        keywords = sorted({keyword for rule in rules for keyword in rule.keywords})
+        keyword_id = {keyword: number for number, keyword in enumerate(keywords)}
+        self.gate_base = len(keywords)
+        # Per rule: the ids of its keywords (empty: no keyword needed).
+        self.keyword_ids = [frozenset(keyword_id[k] for k in rule.keywords) for rule in rules]
+        lower = [(_literal(k), number, hyperscan.HS_FLAG_SINGLEMATCH) for k, number in keyword_id.items()]
+        text = []
+        for index, rule in enumerate(rules):
+            gate = _gate(rule)
+            if gate is not None:
+                expression, flags = gate
+                (lower if rule.lowercase_compiled is not None else text).append(
+                    (expression, self.gate_base + index, flags))
+        self.lower_db, lower_ids = _compile(lower)
+        self.text_db, text_ids = _compile(text)
+        self.gated = frozenset(number - self.gate_base for number in lower_ids | text_ids
+                               if number >= self.gate_base)
+
+    def scratch(self) -> tuple:
+        return tuple(hyperscan.Scratch(db) if db is not None else None for db in (self.lower_db, self.text_db))
+
+
+_COMPILED: dict[tuple[Rule, ...], _Compiled] = {}
+_COMPILED_LOCK = threading.Lock()
+
+
+def _compiled(rules: tuple[Rule, ...]) -> _Compiled:
+    with _COMPILED_LOCK:
+        if rules not in _COMPILED:
+            _COMPILED[rules] = _Compiled(rules)
+        return _COMPILED[rules]
+
+
+def _literal(keyword: str) -> str:
+    return "".join(chr(byte) if chr(byte).isalnum() and byte < 128 else f"\\x{byte:02x}"
+                   for byte in keyword.encode())
+
+
+def _gate(rule: Rule) -> tuple[str, int] | None:
+    """(expression, flags) of a rule's gate, or None when it has none (it then always runs)."""
+    if rule.flags & re.VERBOSE:
+        return None
+    ignorecase = bool(rule.flags & re.IGNORECASE) and rule.lowercase_compiled is None
+    try:
+        expression, dotall = gate_pattern(rule.regex, ignorecase)
+    except Untranslatable:
+        return None
+    flags = (hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH
+             | hyperscan.HS_FLAG_PREFILTER)
+    if dotall or rule.flags & re.DOTALL:
+        flags |= hyperscan.HS_FLAG_DOTALL
+    return expression, flags
+
+
+def _compile(patterns: list[tuple[str, int, int]]) -> tuple[object, frozenset[int]]:
+    """(database, ids in it). A gate Hyperscan rejects (too large, matches empty) is left out:
+    its rule then runs without a gate. Keywords are plain literals and always compile."""
+    try:
+        return _database(patterns), frozenset(number for _e, number, _f in patterns)
+    except hyperscan.error:
+        pass
+    kept = []
+    for pattern in patterns:
+        try:
+            _database([pattern])
+        except hyperscan.error as exc:
+            log.debug("traffic-guardian: no Hyperscan gate for pattern %d: %s", pattern[1], exc)
+            continue
+        kept.append(pattern)
+    return _database(kept), frozenset(number for _e, number, _f in kept)
+
+
+def _database(patterns: list[tuple[str, int, int]]):
+    if not patterns:
+        return None
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=[expression.encode() for expression, _n, _f in patterns],
+                     ids=[number for _e, number, _f in patterns], flags=[flags for _e, _n, flags in patterns])
+    return database

@@ -1,0 +1,166 @@
+"""The prefilter only skips rules that could not match (SPEC 5): gates are never narrower
+than their rules, and the engine finds the same with and without Hyperscan."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import benign_corpus
+import fakes
+import test_rules_exfil
+import test_rules_injection
+from traffic_guardian import prefilter
+from traffic_guardian.engine import Engine
+from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
+from traffic_guardian.gate_syntax import Untranslatable, gate_pattern
+from traffic_guardian.redact import Redactor
+from traffic_guardian.rules import RULESET
+
+hyperscan = pytest.importorskip("hyperscan", reason="the prefilter's fast path needs hyperscan (requirements.txt)")
+
+FLAGS = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_PREFILTER
+
+
+def gate_hits(python_regex: str, text: str, ignorecase: bool = False) -> bool:
+    expression, dotall = gate_pattern(python_regex, ignorecase)
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=[expression.encode()], ids=[0],
+                     flags=[FLAGS | (hyperscan.HS_FLAG_DOTALL if dotall else 0)])
+    hits = []
+    database.scan(text.encode(), match_event_handler=lambda *_: hits.append(1))
+    return bool(hits)
+
+
+# -- the translation widens, never narrows ----------------------------------------------------
+
+# (Python regex, text it matches): each text leans on a construct the gate has to widen.
+WIDENED = [
+    (r"\bfoo\b", "foo"),  # assertions dropped
+    (r"(?<![a-z])key(?!s)", "the key."),
+    (r"(?m)^root:x$", "prefix\nroot:x\nsuffix"),
+    (r"a{40,250}+b", "a" * 40 + "b"),  # possessive and long counts
+    (r"\d{3}", "\u0663\u0664\u0665"),  # Arabic-Indic digits: Python's \d, not Hyperscan's
+    (r"\w+@", "\u0560\u0588@"),  # letters newer than Hyperscan's Unicode tables
+    (r"a\sb", "a\x1cb"),  # Python counts \x1c-\x1f as whitespace
+    (r"a\sb", "a\u00a0b"),
+    (r"[^\s:]{3}", "\u00e9\u0663\u212a"),  # a negated class still matches any other code point
+    (r"(?i:kelvin)", "\u212aelvin"),  # the Kelvin sign folds to k under IGNORECASE
+    (r"(?i:s)ecret", "\u017fecret"),  # long s folds to s
+    (r"(?i:[a-z]{4})", "\u212a\u017fAb"),
+    (r"[\w.-]{2}x", "\u00e9-x"),  # a class ending in '-' keeps it literal
+    (r"x{,3}y", "xxy"),
+    (r"a\{1}", "a{1}"),  # an escaped brace is a literal
+    (r"(?P<k>sk-)[a-f0-9]{4}", "sk-beef"),
+    (r"\u00e9t\u00e9", "\u00e9t\u00e9"),
+    (r"(?s)a.b", "a\nb"),
+]
+
+
+@pytest.mark.parametrize(("regex", "text"), WIDENED, ids=[regex for regex, _ in WIDENED])
+def test_gate_matches_what_python_matches(regex, text):
+    assert re.search(regex, text), "the example must match in Python first"
+    assert gate_hits(regex, text)
+
+
+@pytest.mark.parametrize("regex", [r"(a)\1", r"(?x) a b", r"\N{BULLET}", r"(?(1)a|b)", r"[[:alpha:]]"])
+def test_constructs_the_translation_does_not_know_are_refused_not_guessed(regex):
+    with pytest.raises(Untranslatable):
+        gate_pattern(regex)
+
+
+def test_a_quantified_assertion_is_dropped_with_its_quantifier():
+    expression, _ = gate_pattern(r"xa(?=b){2}")
+    assert expression == "xa"
+
+
+REDACTOR = Redactor()  # one fingerprint key, so both engines' snippets compare equal
+
+
+def keyword_loop_engine() -> Engine:
+    engine = Engine(redactor=REDACTOR)
+    engine.prefilter._compiled = None  # what an install without hyperscan runs
+    return engine
+
+
+FAST, PLAIN = Engine(redactor=REDACTOR), keyword_loop_engine()
+
+
+# -- every rule's gate covers every string the rule matches -----------------------------------
+
+GATED = [rule for rule in RULESET if prefilter._gate(rule) is not None]
+
+
+def test_every_rule_has_a_gate_hyperscan_accepts():
+    assert {rule.rule_id for rule in RULESET} == {
+        rule.rule_id for index, rule in enumerate(RULESET) if index in prefilter.Prefilter(RULESET).gated}
+
+
+@pytest.mark.parametrize("rule", GATED, ids=lambda rule: rule.rule_id)
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_gate_covers_generated_matches_of_its_rule(rule, data):
+    text = data.draw(st.from_regex(rule.compiled, fullmatch=False))
+    lower = text.lower()
+    subject, pattern = rule.subject(text, lower)
+    if not pattern.search(subject) or (rule.keywords and not any(k in lower for k in rule.keywords)):
+        return  # no match, or the keyword test (the engine's rule since before the prefilter) skips it
+    runnable = FAST.prefilter.runnable((rule,), text, lower)
+    assert runnable is None or runnable == [rule], f"the prefilter skipped {rule.rule_id} on {text!r}"
+
+
+# -- the engine finds the same with the prefilter as with the keyword loop --------------------
+
+
+def findings(engine: Engine, text: str, direction: str) -> list[tuple]:
+    return described(engine, Exchange(direction=direction, dest="collector.example:443", source="127.0.0.1:1",
+                        protocol="https", method="POST", url="https://collector.example/v1/upload?q=1",
+                        headers=[("content-type", "application/json")], body=text.encode(),
+                        content_type="application/json", flow_id="prefilter"))
+
+
+def described(engine: Engine, exchange: Exchange) -> list[tuple]:
+    return [(f.pattern, f.variant, f.location, f.encoding, f.snippet) for f in engine.scan(exchange)]
+
+
+def _texts() -> list[str]:
+    texts = [make() for _rule_id, make in test_rules_exfil.POSITIVES]
+    texts += [make() for _pattern, make, _why in test_rules_exfil.NEAR_MISSES]
+    texts += [text for _rule_id, text in test_rules_injection.POSITIVES]
+    texts += [text for _rule_id, text in test_rules_injection.NEAR_MISSES]
+    texts.append(json.dumps({"messages": [{"role": "user", "content": "key " + fakes.openai_project_key()}]}))
+    return texts
+
+
+TEXTS = _texts()
+
+
+@pytest.mark.parametrize("direction", [OUTBOUND, INBOUND])
+def test_engine_finds_the_same_with_and_without_the_prefilter(direction):
+    for text in TEXTS:
+        assert findings(FAST, text, direction) == findings(PLAIN, text, direction), text[:200]
+
+
+def test_benign_traffic_is_judged_the_same_with_and_without_the_prefilter():
+    for flow in benign_corpus.all_flows():
+        for exchange in flow.exchanges:
+            assert described(FAST, exchange) == described(PLAIN, exchange), flow.name
+    assert FAST.expected_uses == PLAIN.expected_uses
+
+
+def test_a_view_that_is_not_valid_utf8_takes_the_keyword_loop():
+    lone_surrogate = "sk-proj-" + "\ud800" + "x" * 50
+    assert FAST.prefilter.runnable(RULESET, lone_surrogate, lone_surrogate.lower()) is None
+    assert findings(FAST, json.dumps({"a": lone_surrogate}), OUTBOUND) == findings(
+        PLAIN, json.dumps({"a": lone_surrogate}), OUTBOUND)
+
+
+def test_prefilter_skips_rules_whose_gate_cannot_match():
+    text = "sk-proj-short and the word ignore, but no instruction to ignore anything"
+    runnable = {rule.rule_id for rule in FAST.prefilter.runnable(RULESET, text, text.lower())}
+    assert "ai_api_key.openai_project" not in runnable  # keyword present, too short for the key
+    assert runnable <= {rule.rule_id for rule in RULESET}
