@@ -83,7 +83,7 @@ REDACTOR = Redactor()  # one fingerprint key, so both engines' snippets compare 
 
 def keyword_loop_engine() -> Engine:
     engine = Engine(redactor=REDACTOR)
-    engine.prefilter._compiled = None  # what an install without hyperscan runs
+    engine.prefilter = prefilter.Prefilter(engine.prefilter.rules, use_hyperscan=False)  # as without hyperscan
     return engine
 
 

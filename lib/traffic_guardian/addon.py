@@ -1,13 +1,14 @@
 """The mitmdump addon: a thin adapter from mitmproxy flows to the detection engine.
 
 Loaded by mitmdump (`-s addon.py`, started by scripts/start.py through monitor.py). Each
-hook turns what mitmproxy saw into an Exchange (exchange.py) and hands it to the Engine;
-findings go to the FindingWriter. The addon only observes: it never changes, delays
-beyond the scan, or blocks a message. Any exception in a hook is logged redacted and
-swallowed, so a bug here cannot break the proxied exchange.
+hook turns what mitmproxy saw into an Exchange (exchange.py) and hands it to the scan
+queue (scan_queue.py), whose thread runs the Engine and gives findings to the
+FindingWriter. The addon only observes: it never changes, delays or blocks a message
+(only a scanner far behind makes a hook wait for room in the queue). Any exception in a
+hook or a scan is logged redacted and swallowed, so a bug here cannot break the exchange.
 
 One small class per concern, sharing a GuardianRuntime:
-  GuardianRuntime  options, engine, writer, counters, log redaction, periodic counters file
+  GuardianRuntime  options, engine, scan queue, writer, counters, log redaction, counters file
   HttpInspector    requests (outbound) and responses (inbound), bounded and decoded;
                    large or streamed bodies pass through a StreamCopy (stream_copy.py)
   WebSocketInspector  each message, direction by sender
@@ -21,6 +22,7 @@ import functools
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 # mitmdump loads this file as a script, not as a package module: make `traffic_guardian` importable.
@@ -41,6 +43,7 @@ from traffic_guardian.llm_streams import reassembler_for, stream_exchanges  # no
 from traffic_guardian.log_redaction import LogRedactor, install_record_factory  # noqa: E402
 from traffic_guardian.process import RunFilesKeeper  # noqa: E402
 from traffic_guardian.redact import Redactor  # noqa: E402
+from traffic_guardian.scan_queue import ScanQueue  # noqa: E402
 from traffic_guardian.stream_copy import StreamCopy, exchanges_from_stream  # noqa: E402
 from traffic_guardian.writer import FindingWriter  # noqa: E402
 
@@ -59,7 +62,11 @@ class GuardianRuntime:
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
+        self.scan_queue: ScanQueue | None = None
         self.writer: FindingWriter | None = None
+        # The scanning thread and the event loop both write findings and redact log lines.
+        self._write_lock = threading.Lock()
+        self._redact_lock = threading.Lock()
         self.counters: MonitorCounters | None = None
         self.home: GuardianHome | None = None
         self.max_scan_bytes = 262144
@@ -88,11 +95,22 @@ class GuardianRuntime:
         home = config.home
         redactor = Redactor(home.fingerprint_key(create=True))
         self.engine = Engine.from_config(config, redactor)
-        self.redact_log = LogRedactor(self.engine.redact_text)
+        # Log lines are redacted on whichever thread logs them, with an engine of their own
+        # (an engine's Hyperscan scratch serves one scan at a time).
+        log_engine = self.engine.twin()
+
+        def redact_for_log(text: str) -> str:
+            with self._redact_lock:
+                return log_engine.redact_text(text)
+
+        self.redact_log = LogRedactor(redact_for_log)
         install_record_factory(self.redact_log)
+        if self.scan_queue is not None:
+            self.scan_queue.stop()
         self.writer = FindingWriter.from_config(config)
         self.home = home
         self.counters = MonitorCounters(home)
+        self.scan_queue = ScanQueue(self.scan_now, on_wait=functools.partial(self.counters.bump, "scan_waits"))
         self.run_files = RunFilesKeeper(home, os.getpid())  # mitmdump runs in this process (monitor.py)
         self.max_scan_bytes = config.max_scan_bytes
         self.https_inspection = bool(ctx.options.guardian_https_inspection and config.https_inspection)
@@ -119,13 +137,20 @@ class GuardianRuntime:
     def running(self) -> None:
         if self.counters is not None and self._counters_task is None:
             self._counters_task = asyncio.get_running_loop().create_task(self._flush_counters_forever())
+        if self.scan_queue is not None:
+            self.scan_queue.start()
+        if self.engine is not None:  # compile the prefilter now, off the event loop, not on the first scan
+            threading.Thread(target=self.engine.prefilter.compile, name="traffic-guardian-compile", daemon=True).start()
 
     def done(self) -> None:
         if self._counters_task is not None:
             self._counters_task.cancel()
+        if self.scan_queue is not None:
+            self.scan_queue.stop()  # everything queued is scanned and written before the log closes
         self.flush_counters(force=True)
         if self.writer is not None:
-            self.writer.close()
+            with self._write_lock:
+                self.writer.close()
 
     async def _flush_counters_forever(self) -> None:
         while True:
@@ -136,8 +161,6 @@ class GuardianRuntime:
         if self.counters is None:
             return
         try:
-            if self.engine is not None:
-                self.counters.set_expected_uses(self.engine.expected_uses)
             self.counters.flush(force)
             if self.egress_inventory is not None:
                 self.egress_inventory.maybe_save(force)
@@ -149,22 +172,33 @@ class GuardianRuntime:
     # -- the one path every exchange takes ---------------------------------------------------
 
     def scan(self, exchange: Exchange) -> None:
+        """Hand an exchange to the scan queue (scanned on this thread until the queue runs)."""
+        if self.scan_queue is not None:
+            self.scan_queue.submit(exchange)
+
+    def scan_now(self, exchange: Exchange) -> None:
+        """Scan and write the findings; the scanning thread's one job. Never raises."""
         if self.engine is None or self.writer is None or self.counters is None:
             return
-        for finding in self.engine.scan(exchange):
-            self.write_finding(finding)
+        try:
+            for finding in self.engine.scan(exchange):
+                self.write_finding(finding)
+            self.counters.set_expected_uses(self.engine.expected_uses)
+        except Exception as exc:
+            self.report_error("scan", exc)
 
     def write_finding(self, finding) -> None:
         """The one write path for engine findings and egress-policy findings."""
         if self.writer is None or self.counters is None:
             return
-        try:
-            written = self.writer.write(finding)
-        except (OSError, HomeError) as exc:  # disk full, read-only home, a symlink planted at the log
-            message = self.redact_log(f"{type(exc).__name__}: {exc}")
-            self.counters.write_error(message)
-            log.warning("traffic-guardian: cannot write a finding: %s", message)
-            return
+        with self._write_lock:
+            try:
+                written = self.writer.write(finding)
+            except (OSError, HomeError) as exc:  # disk full, read-only home, a symlink planted at the log
+                message = self.redact_log(f"{type(exc).__name__}: {exc}")
+                self.counters.write_error(message)
+                log.warning("traffic-guardian: cannot write a finding: %s", message)
+                return
         self.counters.finding(finding.severity, written)
 
     def report_error(self, where: str, exc: BaseException) -> None:

@@ -32,6 +32,7 @@ class MonitorCounters:
         self.last_write_error: str | None = None
         self.addon_errors = 0
         self.last_addon_error: str | None = None
+        self.scan_waits = 0  # times the proxy waited for room in the scan queue (scanner behind)
         self.dirty = True
 
     def bump(self, name: str, amount: int = 1) -> None:
@@ -83,6 +84,7 @@ class MonitorCounters:
                 "last_write_error": self.last_write_error,
                 "addon_errors": self.addon_errors,
                 "last_addon_error": self.last_addon_error,
+                "scan_waits": self.scan_waits,
                 "updated_at": utc_timestamp(),
             }
 

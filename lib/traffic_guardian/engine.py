@@ -76,6 +76,12 @@ class Engine:
             known_secrets=watch_from_config(config, redactor.fingerprint),
         )
 
+    def twin(self) -> Engine:
+        """Another engine over the same rules, redactor and known secrets, for another thread
+        (each engine owns Hyperscan scratch space, which serves one scan at a time)."""
+        return Engine(self.rules, max_scan_bytes=self.max_scan_bytes, context_chars=self.context_chars,
+                      redactor=self.redactor, provider_hosts=self.provider_hosts, known_secrets=self.known_secrets)
+
     # -- parts -------------------------------------------------------------------------
 
     def parts(self, exchange: Exchange) -> list[Part]:

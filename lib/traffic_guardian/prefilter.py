@@ -43,18 +43,36 @@ def available() -> bool:
 
 
 class Prefilter:
-    def __init__(self, rules: tuple[Rule, ...]):
-        self._position = {id(rule): index for index, rule in enumerate(rules)}
-        self._compiled = _compiled(tuple(rules)) if hyperscan is not None else None
-        self.gated = self._compiled.gated if self._compiled is not None else frozenset()
-        # Scratch space belongs to one scanning thread; the compiled databases are shared.
-        self._scratch = self._compiled.scratch() if self._compiled is not None else (None, None)
+    def __init__(self, rules: tuple[Rule, ...], use_hyperscan: bool = True):
+        self.rules = tuple(rules)
+        self._position = {id(rule): index for index, rule in enumerate(self.rules)}
+        self._enabled = use_hyperscan and hyperscan is not None
+        self._compiled: _Compiled | None = None
+        self._scratch: tuple = (None, None)
+        self._lock = threading.Lock()  # compile() may run on a warm-up thread beside the scanning one
+
+    def compile(self) -> bool:
+        """Compile now rather than on the first scan (once per process, about 0.4 s, with the
+        GIL released); False when there is no fast path."""
+        if self._compiled is None and self._enabled:
+            with self._lock:
+                if self._compiled is None:
+                    compiled = _compiled(self.rules)
+                    # Scratch space belongs to one scanning thread; the compiled databases are shared.
+                    self._scratch = compiled.scratch()
+                    self._compiled = compiled
+        return self._compiled is not None
+
+    @property
+    def gated(self) -> frozenset[int]:
+        """Positions (in rules) of the rules that have a gate."""
+        return self._compiled.gated if self.compile() else frozenset()
 
     def runnable(self, rules: tuple[Rule, ...], text: str, lower: str) -> list[Rule] | None:
         """The rules (in order) that can match this view; None: no fast path, use the keyword loop."""
-        compiled = self._compiled
-        if compiled is None:
+        if not self.compile():
             return None
+        compiled = self._compiled
         try:
             text_bytes, lower_bytes = text.encode(), lower.encode()
         except UnicodeEncodeError:  # lone surrogates: Hyperscan's UTF-8 mode needs valid UTF-8

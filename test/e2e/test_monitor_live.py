@@ -343,11 +343,15 @@ def test_body_larger_than_max_scan_bytes_arrives_intact(plain_monitor, upstreams
 @pytest.mark.parametrize("encoding", ["gzip", "br", "deflate", "zstd"])
 def test_compressed_response_bodies_are_inspected(plain_monitor, upstreams, encoding):
     env = plain_monitor.proxy_env()
-    before = len(plain_monitor.findings())
+
+    def body_injection(finding):
+        return finding["pattern"] == "pipe_to_shell" and finding["location"] == "response.body"
+
+    before = len([f for f in plain_monitor.findings() if body_injection(f)])
     raw = urlopen(f"{http_base(upstreams)}/encoded?enc={encoding}", env)
     assert INJECTION_PAYLOAD.encode() not in raw  # the client got the encoded bytes untouched
-    found = plain_monitor.wait_findings(lambda f: f["pattern"] == "pipe_to_shell" and f["location"] == "response.body")
-    assert len(found) > 0 and len(plain_monitor.findings()) > before
+    # Scanning runs after the answer is on its way (scan queue): wait for this answer's finding.
+    assert len(plain_monitor.wait_findings(body_injection, count=before + 1)) == before + 1
     assert_no_leak(PLANTED, plain_monitor.home, OUTPUTS)
 
 

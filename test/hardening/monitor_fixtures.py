@@ -211,6 +211,16 @@ class LiveMonitor:
         assert result.returncode == 0, result.stderr
         return [json.loads(line) for line in result.stdout.splitlines()]
 
+    def wait_findings(self, predicate, count: int = 1, timeout: float = 15) -> list[dict]:
+        """The findings matching predicate once there are count of them (scans run just after
+        the exchange, on the monitor's scan thread), or whatever matched at the timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            matching = [f for f in self.findings() if predicate(f)]
+            if len(matching) >= count or time.monotonic() > deadline:
+                return matching
+            time.sleep(0.2)
+
     def request(self, method: str, url: str, body: bytes | None = None, headers: dict | None = None,
                 timeout: float = 30) -> tuple[int, bytes]:
         """One request through the proxy (absolute-form URL) with the proxy credentials."""

@@ -145,8 +145,8 @@ def test_malformed_requests_leave_the_monitor_serving(live_monitor, upstream):
         monitor.outputs.append(monitor.raw(data, read_timeout=1.0, close_after_send=close_after_send))
         monitor.assert_serves(upstream, f"after {name!r}")
     # a secret inside invalid UTF-8 is still found (decoded with replacement characters)
-    findings = monitor.findings()
-    assert any(f["pattern"] == "ai_api_key" and f["location"] == "request.body" for f in findings), findings
+    findings = monitor.wait_findings(lambda f: f["pattern"] == "ai_api_key" and f["location"] == "request.body")
+    assert findings, monitor.findings()
     assert monitor.rss_kib() - baseline < RSS_GROWTH_BOUND_KIB
     assert monitor.crash_lines() == []
 
@@ -179,7 +179,8 @@ def test_compression_bombs_are_decoded_only_up_to_the_scan_bound(live_monitor, u
         peak = max(peak, monitor.rss_kib())
         monitor.assert_serves(upstream, f"after the {name} bomb")
     assert peak - baseline < RSS_GROWTH_BOUND_KIB, f"RSS grew {peak - baseline} KiB decoding bombs"
-    outbound = {f["flow_id"] for f in monitor.findings() if f["pattern"] == "ai_api_key"}
+    found = monitor.wait_findings(lambda f: f["pattern"] == "ai_api_key", count=len(bombs))
+    outbound = {f["flow_id"] for f in found}
     assert len(outbound) == len(bombs), "the key at the start of each inflated request body is found"
     assert monitor.crash_lines() == []
 
