@@ -78,10 +78,28 @@ def wait_listening(port: int, timeout: float = 30.0) -> float:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    """VmRSS of pid plus its child processes (the monitor's scanner process counts as the monitor)."""
+    return sum(_own_rss_mb(member) for member in [pid, *_children(pid)])
+
+
+def _own_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return 0.0  # gone meanwhile
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return children
 
 
 def ensure_wrk() -> str:
@@ -202,9 +220,10 @@ end
 """
 
 
-def wrk_script(workdir: Path, method: str, path: str, upstream: int, proxy_auth: tuple[str, str] | None,
+def wrk_script(workdir: Path, way: str, method: str, path: str, upstream: int, proxy_auth: tuple[str, str] | None,
                alternate: bool = False) -> Path:
-    """A wrk Lua script: absolute-form target and Proxy-Authorization when going through a proxy."""
+    """A wrk Lua script for one way: absolute-form target and its own Proxy-Authorization
+    when going through a proxy (one file per way: bare and guardian have different credentials)."""
     target = f"http://{LOOPBACK}:{upstream}{path}" if proxy_auth else path
     headers = {"Host": f"{LOOPBACK}:{upstream}"}
     if proxy_auth:
@@ -224,7 +243,7 @@ def wrk_script(workdir: Path, method: str, path: str, upstream: int, proxy_auth:
         lines.append("local n = 0")
         lines.append("request = function() n = n + 1\n  if n % 2 == 0 then return wrk.format('GET', "
                      f"'{small}', nil, '') end\n  return wrk.format('POST', '{echo}', nil, body) end")
-    tag = f"{method}-{path.strip('/')}-{upstream}-{'p' if proxy_auth else 'd'}{'-alt' if alternate else ''}"
+    tag = f"{way}-{method}-{path.strip('/')}-{upstream}{'-alt' if alternate else ''}"
     script = workdir / f"wrk-{tag}.lua"
     script.write_text("\n".join(lines) + "\n" + _WRK_DONE)
     return script
@@ -321,7 +340,7 @@ def bench_start(stack: Stack, runs: int) -> dict:
 
 
 def bench_throughput(wrk: str, stack: Stack, ways: dict, upstream: int, rounds: int, seconds: float) -> list:
-    scripts = {(name, way): wrk_script(stack.workdir, method, path, upstream, ways[way][1])
+    scripts = {(name, way): wrk_script(stack.workdir, way, method, path, upstream, ways[way][1])
                for name, method, path, _c in SCENARIOS for way in ways}
     samples: dict[tuple[str, str], list[dict]] = {}
     for round_index in range(rounds):
@@ -356,7 +375,7 @@ def bench_rss(wrk: str, stack: Stack, ways: dict, pids: dict, upstream: int, tot
               budget_s: float) -> dict:
     """Load in chunks until `total` requests or `budget_s` seconds per way, sampling RSS after each."""
     record = {"bench": "rss", "requests_target": total, "load": "alternating GET /small and 64 KiB POST, c=32"}
-    scripts = {way: wrk_script(stack.workdir, "GET", "/small", upstream, ways[way][1], alternate=True)
+    scripts = {way: wrk_script(stack.workdir, way, "GET", "/small", upstream, ways[way][1], alternate=True)
                for way in ("bare", "guardian")}
     for way in ("bare", "guardian"):
         record[way] = {"idle_mb": round(rss_mb(pids[way]), 1), "samples": []}

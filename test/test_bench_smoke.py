@@ -62,6 +62,26 @@ def test_upstream_answers_small_echo_and_sse():
 
 
 def test_wrk_script_targets_upstream_through_proxy_with_credentials(tmp_path):
-    script = proxy.wrk_script(tmp_path, "POST", "/echo", 8080, ("guardian", "pw")).read_text()
+    script = proxy.wrk_script(tmp_path, "guardian", "POST", "/echo", 8080, ("guardian", "pw")).read_text()
     assert 'wrk.path = "http://127.0.0.1:8080/echo"' in script
     assert "Proxy-Authorization" in script and "wrk.body = body" in script
+
+
+def test_each_way_gets_its_own_wrk_script_with_its_own_credentials(tmp_path):
+    # Once bare mitmdump ran the monitor's script (same file name) and answered every request 407.
+    bare = proxy.wrk_script(tmp_path, "bare", "POST", "/echo", 8080, ("guardian", "bare-pw"))
+    guardian = proxy.wrk_script(tmp_path, "guardian", "POST", "/echo", 8080, ("guardian", "monitor-pw"))
+    assert bare != guardian and bare.read_text() != guardian.read_text()
+
+
+def test_monitor_rss_counts_its_child_processes():
+    import os
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "5"])
+    try:
+        assert child.pid in proxy._children(os.getpid())
+        assert proxy.rss_mb(os.getpid()) > proxy._own_rss_mb(os.getpid())
+    finally:
+        child.kill()
+        child.wait()

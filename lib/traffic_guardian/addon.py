@@ -1,14 +1,15 @@
 """The mitmdump addon: a thin adapter from mitmproxy flows to the detection engine.
 
 Loaded by mitmdump (`-s addon.py`, started by scripts/start.py through monitor.py). Each
-hook turns what mitmproxy saw into an Exchange (exchange.py) and hands it to the scan
-queue (scan_queue.py), whose thread runs the Engine and gives findings to the
-FindingWriter. The addon only observes: it never changes, delays or blocks a message
-(only a scanner far behind makes a hook wait for room in the queue). Any exception in a
-hook or a scan is logged redacted and swallowed, so a bug here cannot break the exchange.
+hook turns what mitmproxy saw into an Exchange (exchange.py) and hands it to the scanner
+process (scan_process.py), whose Engine answers with findings that the FindingWriter
+writes here (without the scanner process: the Engine in this process). The addon only
+observes: it never changes, delays or blocks a message (only a scanner far behind makes
+a hook wait for its answers). Any exception in a hook or a scan is logged redacted and
+swallowed, so a bug here cannot break the exchange.
 
 One small class per concern, sharing a GuardianRuntime:
-  GuardianRuntime  options, engine, scan queue, writer, counters, log redaction, counters file
+  GuardianRuntime  options, engine, scanner process, writer, counters, log redaction, counters file
   HttpInspector    requests (outbound) and responses (inbound), bounded and decoded;
                    large or streamed bodies pass through a StreamCopy (stream_copy.py)
   WebSocketInspector  each message, direction by sender
@@ -22,7 +23,7 @@ import functools
 import logging
 import os
 import sys
-import threading
+from collections import Counter
 from pathlib import Path
 
 # mitmdump loads this file as a script, not as a package module: make `traffic_guardian` importable.
@@ -43,7 +44,7 @@ from traffic_guardian.llm_streams import reassembler_for, stream_exchanges  # no
 from traffic_guardian.log_redaction import LogRedactor, install_record_factory  # noqa: E402
 from traffic_guardian.process import RunFilesKeeper  # noqa: E402
 from traffic_guardian.redact import Redactor  # noqa: E402
-from traffic_guardian.scan_queue import ScanQueue  # noqa: E402
+from traffic_guardian.scan_process import ScanProcess  # noqa: E402
 from traffic_guardian.stream_copy import StreamCopy, exchanges_from_stream  # noqa: E402
 from traffic_guardian.writer import FindingWriter  # noqa: E402
 
@@ -62,11 +63,10 @@ class GuardianRuntime:
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
-        self.scan_queue: ScanQueue | None = None
+        self.scan_process: ScanProcess | None = None  # set once running, when config scan_process is on
+        self._config = None
         self.writer: FindingWriter | None = None
-        # The scanning thread and the event loop both write findings and redact log lines.
-        self._write_lock = threading.Lock()
-        self._redact_lock = threading.Lock()
+
         self.counters: MonitorCounters | None = None
         self.home: GuardianHome | None = None
         self.max_scan_bytes = 262144
@@ -95,23 +95,19 @@ class GuardianRuntime:
         home = config.home
         redactor = Redactor(home.fingerprint_key(create=True))
         self.engine = Engine.from_config(config, redactor)
-        # Log lines are redacted on whichever thread logs them, with an engine of their own
-        # (an engine's Hyperscan scratch serves one scan at a time).
-        log_engine = self.engine.twin()
-
-        def redact_for_log(text: str) -> str:
-            with self._redact_lock:
-                return log_engine.redact_text(text)
-
-        self.redact_log = LogRedactor(redact_for_log)
+        # Log lines and egress findings are short: redacting them does not earn Hyperscan's
+        # compile time and memory, which only an engine that scans here (no scanner process) pays.
+        self.redact_text = self.engine.twin(use_hyperscan=False).redact_text
+        self.redact_log = LogRedactor(self.redact_text)
         install_record_factory(self.redact_log)
-        if self.scan_queue is not None:
-            self.scan_queue.stop()
+        if self.scan_process is not None:
+            self.scan_process.close()
+            self.scan_process = None
         self.writer = FindingWriter.from_config(config)
         self.home = home
         self.counters = MonitorCounters(home)
-        self.scan_queue = ScanQueue(self.scan_now, on_wait=functools.partial(self.counters.bump, "scan_waits"))
         self.run_files = RunFilesKeeper(home, os.getpid())  # mitmdump runs in this process (monitor.py)
+        self._config = config
         self.max_scan_bytes = config.max_scan_bytes
         self.https_inspection = bool(ctx.options.guardian_https_inspection and config.https_inspection)
         self._configure_picoclaw_awareness(config, home)
@@ -126,7 +122,7 @@ class GuardianRuntime:
         self.egress_policy = EgressPolicy(
             config.egress_allowlist,
             lambda: known.current().snapshot.egress_hosts if known is not None else (),
-            config.dedup_window_secs, max_tracked=config.egress_inventory_max, redact=self.engine.redact_text)
+            config.dedup_window_secs, max_tracked=config.egress_inventory_max, redact=self.redact_text)
 
     def _write_known_summary(self, known) -> None:
         try:
@@ -137,20 +133,31 @@ class GuardianRuntime:
     def running(self) -> None:
         if self.counters is not None and self._counters_task is None:
             self._counters_task = asyncio.get_running_loop().create_task(self._flush_counters_forever())
-        if self.scan_queue is not None:
-            self.scan_queue.start()
-        if self.engine is not None:  # compile the prefilter now, off the event loop, not on the first scan
-            threading.Thread(target=self.engine.prefilter.compile, name="traffic-guardian-compile", daemon=True).start()
+        self._start_scan_process(asyncio.get_running_loop())
+
+    def _start_scan_process(self, loop) -> None:
+        """The scanner process (scan_process.py), unless config scan_process is off or it cannot start."""
+        if self._config is None or not self._config.scan_process or self.home is None or self.counters is None:
+            return
+        process = ScanProcess(self.home.root, ctx.options.guardian_config or None, on_answer=self._on_answer,
+                              scan_inline=self.scan_here, on_problem=functools.partial(self.report_problem, "scanner"),
+                              on_wait=functools.partial(self.counters.bump, "scan_waits"))
+        try:
+            process.start(loop)
+        except OSError as exc:
+            log.warning("traffic-guardian: cannot start the scanner process, scanning in the monitor: %s",
+                        self.redact_log(str(exc)))
+            return
+        self.scan_process = process
 
     def done(self) -> None:
         if self._counters_task is not None:
             self._counters_task.cancel()
-        if self.scan_queue is not None:
-            self.scan_queue.stop()  # everything queued is scanned and written before the log closes
+        if self.scan_process is not None:
+            self.scan_process.close()  # every answer still due is written before the log closes
         self.flush_counters(force=True)
         if self.writer is not None:
-            with self._write_lock:
-                self.writer.close()
+            self.writer.close()
 
     async def _flush_counters_forever(self) -> None:
         while True:
@@ -161,6 +168,8 @@ class GuardianRuntime:
         if self.counters is None:
             return
         try:
+            if self.scan_process is not None:
+                self.scan_process.check()
             self.counters.flush(force)
             if self.egress_inventory is not None:
                 self.egress_inventory.maybe_save(force)
@@ -172,38 +181,56 @@ class GuardianRuntime:
     # -- the one path every exchange takes ---------------------------------------------------
 
     def scan(self, exchange: Exchange) -> None:
-        """Hand an exchange to the scan queue (scanned on this thread until the queue runs)."""
-        if self.scan_queue is not None:
-            self.scan_queue.submit(exchange)
+        """Hand an exchange to the scanner process; without one, scan it here."""
+        if self.scan_process is not None:
+            self.scan_process.submit(exchange)
+        else:
+            self.scan_here(exchange)
 
-    def scan_now(self, exchange: Exchange) -> None:
-        """Scan and write the findings; the scanning thread's one job. Never raises."""
-        if self.engine is None or self.writer is None or self.counters is None:
+    def scan_here(self, exchange: Exchange) -> None:
+        """Scan with this process's engine and write the findings. Never raises."""
+        if self.engine is None:
             return
         try:
-            for finding in self.engine.scan(exchange):
-                self.write_finding(finding)
-            self.counters.set_expected_uses(self.engine.expected_uses)
+            findings = self.engine.scan(exchange)
         except Exception as exc:
             self.report_error("scan", exc)
+            return
+        self._record(findings)
+
+    def _on_answer(self, _exchange: Exchange, findings: list, _uses: dict, error: str | None) -> None:
+        if error is not None:  # the engine failed on this exchange (a bug); redacted by the scanner
+            self.report_problem("scan", error)
+        self._record(findings)
+
+    def _record(self, findings: list) -> None:
+        for finding in findings:
+            self.write_finding(finding)
+        if self.counters is not None and self.engine is not None:
+            uses = Counter(self.engine.expected_uses)
+            if self.scan_process is not None:
+                uses += self.scan_process.expected_uses
+            self.counters.set_expected_uses(uses)
 
     def write_finding(self, finding) -> None:
         """The one write path for engine findings and egress-policy findings."""
         if self.writer is None or self.counters is None:
             return
-        with self._write_lock:
-            try:
-                written = self.writer.write(finding)
-            except (OSError, HomeError) as exc:  # disk full, read-only home, a symlink planted at the log
-                message = self.redact_log(f"{type(exc).__name__}: {exc}")
-                self.counters.write_error(message)
-                log.warning("traffic-guardian: cannot write a finding: %s", message)
-                return
+        try:
+            written = self.writer.write(finding)
+        except (OSError, HomeError) as exc:  # disk full, read-only home, a symlink planted at the log
+            message = self.redact_log(f"{type(exc).__name__}: {exc}")
+            self.counters.write_error(message)
+            log.warning("traffic-guardian: cannot write a finding: %s", message)
+            return
         self.counters.finding(finding.severity, written)
 
     def report_error(self, where: str, exc: BaseException) -> None:
         """Log an addon failure with traffic-derived text redacted; the exchange carries on."""
-        message = self.redact_log(f"{where}: {type(exc).__name__}: {exc}")
+        self.report_problem(where, f"{type(exc).__name__}: {exc}")
+
+    def report_problem(self, where: str, text: str) -> None:
+        message = self.redact_log(f"{where}: {text}")
         if self.counters is not None:
             self.counters.addon_error(message)
         log.warning("traffic-guardian: addon error (traffic unaffected): %s", message)

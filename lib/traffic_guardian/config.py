@@ -58,6 +58,8 @@ KEY_SPECS: dict[str, KeySpec] = {
     "picoclaw_home": KeySpec(str, nullable=True),
     "egress_allowlist": KeySpec(list, nullable=True),
     "egress_inventory_max": KeySpec(int, 10, 100000),
+    # Scanning in a child process (SPEC section 10)
+    "scan_process": KeySpec(bool),
 }
 
 # Environment overrides named in SKILL.md and skill.json (PICOCLAW_TRAFFIC_GUARDIAN_*).

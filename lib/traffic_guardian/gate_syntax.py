@@ -5,7 +5,8 @@ match; Python's re then confirms only those. That is only sound when the Hypersc
 pattern (the rule's "gate") matches every text the Python regex matches. So this
 translation only ever widens:
 
-  - zero-width assertions (lookarounds, \\b, \\B, ^, $, \\A, \\Z) are dropped;
+  - zero-width assertions (lookarounds, \\B, ^, $, \\A, \\Z) are dropped, and so is \\b
+    except before a literal ASCII word character (see _word_boundary_holds);
   - possessive quantifiers become greedy ones, atomic groups plain groups;
   - every construct whose meaning depends on Unicode tables (\\w, \\d, \\s and their
     negations, and letters under (?i)) also accepts every non-ASCII code point, because
@@ -190,6 +191,8 @@ class _Translator:
         self.pos += 2
         if char in _SHORTHAND_CLASS:
             return _SHORTHAND_IN_CLASS[char] if in_class else _SHORTHAND_CLASS[char]
+        if char == "b" and not in_class and self._word_boundary_holds():
+            return r"\b"
         if char in _DROPPED_ESCAPES:
             if in_class:
                 raise Untranslatable(f"\\{char} in a class")
@@ -206,6 +209,52 @@ class _Translator:
         elif char.isalnum():
             raise Untranslatable(f"escape \\{char}")  # backreferences, \N{...}, \0 ...
         return _class_literal(char) if in_class else self.literal(char)
+
+    def _word_boundary_holds(self) -> bool:
+        """Whether Hyperscan's ASCII \b may stand in for Python's Unicode \b here.
+
+        Next to a character that is a word character for both (an ASCII letter, digit or
+        '_'), a boundary means the other side is a non-word character, and every character
+        Python counts as non-word is non-word for Hyperscan too: the ASCII test accepts at
+        least where Python does. Kept only then (a literal word character must follow, or
+        every alternative of the group that follows must start with one), because a leading
+        \b is what keeps a short literal like 'nc' from matching inside 'benchmark'.
+        """
+        if self.caseless[-1]:
+            return False  # a caseless letter also stands for non-ASCII folds (the Kelvin sign)
+        src, pos = self.src, self.pos
+        if pos < len(src) and src[pos] == "(":
+            return self._alternatives_start_with_word(pos)
+        return _word_char_at(src, pos)
+
+    def _alternatives_start_with_word(self, pos: int) -> bool:
+        src = self.src
+        if src.startswith("(?:", pos):
+            start = pos + 3
+        elif src.startswith("(?P<", pos):
+            start = src.find(">", pos) + 1
+        elif not src.startswith("(?", pos):
+            start = pos + 1
+        else:
+            return False
+        depth, index, starts = 0, start, [start]
+        while index < len(src):
+            char = src[index]
+            if char == "\\":
+                index += 2
+                continue
+            if char == "[":
+                return False  # a class inside the group: not worth parsing here
+            if char == "(":
+                depth += 1
+            elif char == ")":
+                if depth == 0:
+                    return all(_word_char_at(src, at) for at in starts)
+                depth -= 1
+            elif char == "|" and depth == 0:
+                starts.append(index + 1)
+            index += 1
+        return False
 
     def char_class(self) -> str:
         src = self.src
@@ -251,6 +300,14 @@ class _Translator:
             widen = True
         # Extras go first: a '-' that ends Python's class stays a literal, not the start of a range.
         return f"[{NON_ASCII if widen else ''}{body}]"
+
+
+def _word_char_at(src: str, pos: int) -> bool:
+    """A literal ASCII word character at pos that is not optional (no ?, * or {0, after it)."""
+    if pos >= len(src) or not (src[pos].isascii() and (src[pos].isalnum() or src[pos] == "_")):
+        return False
+    after = src[pos + 1 : pos + 4]
+    return not (after[:1] in ("?", "*") or after.startswith("{0") or after.startswith("{,"))
 
 
 def _class_literal(char: str) -> str:

@@ -40,7 +40,8 @@ def secret_redactor(argv: list[str]):
         if home:
             env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"] = home
         config = load_config(option_value(argv, "guardian_config") or None, env)
-        return Engine.from_config(config, Redactor(config.home.fingerprint_key(create=True))).redact_text
+        redactor = Redactor(config.home.fingerprint_key(create=True))
+        return Engine.from_config(config, redactor, use_hyperscan=False).redact_text
     except Exception:
         return None
 

@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 import jsonschema
 import pytest
@@ -93,11 +94,17 @@ def test_live_query_into_jq_and_identical_profile_exports(guardian_env, guardian
         assert ran.returncode == 0, ran.stderr.decode(errors="replace")[-2000:]
 
         query = f'set -o pipefail; "{sys.executable}" "{SCRIPTS / "query.py"}" --since 1h --severity high'
-        patterns = subprocess.run(["bash", "-c", query + " | jq -r .pattern"], env=guardian_env,
-                                  capture_output=True, timeout=60)
-        outputs += [patterns.stdout, patterns.stderr]
-        assert patterns.returncode == 0, patterns.stderr
-        assert sorted(set(patterns.stdout.decode().split())) == ["ai_api_key", "pipe_to_shell"]
+        deadline = time.monotonic() + 30  # findings are written just after the exchange (scanner process)
+        while True:
+            patterns = subprocess.run(["bash", "-c", query + " | jq -r .pattern"], env=guardian_env,
+                                      capture_output=True, timeout=60)
+            outputs += [patterns.stdout, patterns.stderr]
+            assert patterns.returncode == 0, patterns.stderr
+            found = sorted(set(patterns.stdout.decode().split()))
+            if found == ["ai_api_key", "pipe_to_shell"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert found == ["ai_api_key", "pipe_to_shell"]
 
         first = run_script("export-profile.py", "--output", "-", env=guardian_env)
         second = run_script("export-profile.py", "--output", "-", env=guardian_env)

@@ -1,0 +1,313 @@
+"""Scanning in a child process: the engine on a second core, off the proxy's event loop.
+
+mitmproxy runs every hook of every flow on one event loop in one interpreter. Scanning in
+a hook holds all traffic for the scan (about 0.4 ms per 64 KiB body); scanning on a thread
+still shares the interpreter lock, and under load the proxy and the scanner only take
+turns. So the monitor starts one child process that runs the engine, and its hooks only
+send each Exchange down a pipe and return. The child's answers (findings, already
+redacted by its engine) are read on the event loop when they arrive, and the monitor
+writes them itself: one writer, one dedup window, one set of counters. No thread.
+
+Nothing is skipped and nothing grows without bound:
+  - at most max_in_flight exchanges (and max_bytes of bodies) are with the child; a submit
+    beyond that first waits for answers, so a proxy that outruns its scanner slows down to
+    the scanner's pace (each wait is counted);
+  - the exchanges in flight are kept until answered: if the child dies they are scanned
+    in the monitor (scan_inline) and the child is restarted;
+  - a child that does not answer within timeout seconds is killed; the exchange it was on
+    is reported as not scanned (the only way one can be) and the rest are rescanned.
+
+The child is `python scan_process.py --home H [--config C]`: the same config and
+fingerprint key, so its snippets are the ones the monitor would write. It never prints
+(stderr is discarded; a failed scan comes back as a message its engine redacted), ignores
+SIGINT (a Ctrl-C reaches the whole foreground process group; the monitor decides when
+scanning ends), and exits when its stdin closes, so it never outlives the monitor.
+Frames both ways: a 4-byte big-endian length, then a pickle, between our two processes only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from pathlib import Path
+
+if __name__ == "__main__":  # run as a script: make `traffic_guardian` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from traffic_guardian.exchange import Exchange  # noqa: E402
+
+MAX_IN_FLIGHT = 64
+MAX_BYTES = 8 * 1024 * 1024
+TIMEOUT_SECS = 30.0  # far above any scan: the worst adversarial 64 KiB input takes ~10 ms
+_LENGTH = struct.Struct(">I")
+_F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe holds a dozen bodies, so a write rarely waits
+
+
+class ScanProcess:
+    """The monitor's side of the child: submit() exchanges, answers arrive via on_answer."""
+
+    def __init__(self, home: Path, config_path: str | None, *,
+                 on_answer: Callable[[Exchange, list, dict, str | None], None],
+                 scan_inline: Callable[[Exchange], None], on_problem: Callable[[str], None],
+                 on_wait: Callable[[], None] | None = None, max_in_flight: int = MAX_IN_FLIGHT,
+                 max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT_SECS):
+        self.home = Path(home)
+        self.config_path = config_path
+        self.on_answer = on_answer  # (exchange, findings, expected uses so far, redacted error or None)
+        self.scan_inline = scan_inline  # for exchanges a dead child left unanswered
+        self.on_problem = on_problem  # a one-line description (traffic-free; redacted again by the caller)
+        self.on_wait = on_wait
+        self.max_in_flight = max_in_flight
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self._child: subprocess.Popen | None = None
+        self._loop = None
+        self._in_flight: deque[tuple[Exchange, int, float]] = deque()
+        self._bytes = 0
+        self._buffer = bytearray()
+        self.waits = 0  # submits that waited for answers (the scanner was behind)
+        self.restarts = 0
+        # Expected credential uses the children counted: finished children, plus the current one's.
+        self._uses_before: Counter[str] = Counter()
+        self._uses_now: dict[str, int] = {}
+        self._closing = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, loop=None) -> None:
+        """Start the child; with an event loop, answers are read there as they arrive."""
+        argv = [sys.executable, str(Path(__file__).resolve()), "--home", str(self.home)]
+        if self.config_path:
+            argv += ["--config", self.config_path]
+        child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, close_fds=True)
+        for pipe in (child.stdin, child.stdout):
+            try:
+                import fcntl
+
+                fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, 1 << 20)
+            except (OSError, ImportError):
+                pass  # the default 64 KiB works, with more waits
+        os.set_blocking(child.stdin.fileno(), False)
+        os.set_blocking(child.stdout.fileno(), False)
+        self._child, self._buffer = child, bytearray()
+        self._loop = loop
+        if loop is not None:
+            loop.add_reader(child.stdout.fileno(), self._read_available)
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child is not None else None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Collect every answer still due, then end the child."""
+        self._closing = True
+        deadline = time.monotonic() + timeout
+        while self._in_flight and self._child is not None and time.monotonic() < deadline:
+            self._wait_readable(deadline)
+        self._stop_child()
+        if self._in_flight:  # the child hung at the very end
+            self.on_problem(f"scanner process left {len(self._in_flight)} exchanges unanswered at shutdown: "
+                            "scanned in the monitor")
+        while self._in_flight:
+            self.scan_inline(self._in_flight.popleft()[0])
+
+    @property
+    def expected_uses(self) -> Counter[str]:
+        return self._uses_before + Counter(self._uses_now)
+
+    def _stop_child(self, kill: bool = False) -> None:
+        child, self._child = self._child, None
+        self._uses_before += Counter(self._uses_now)
+        self._uses_now = {}
+        if child is None:
+            return
+        if self._loop is not None:
+            self._loop.remove_reader(child.stdout.fileno())
+        for pipe in (child.stdin, child.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        if kill:
+            child.kill()
+        try:
+            child.wait(5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+    # -- scanning --------------------------------------------------------------------------
+
+    def submit(self, exchange: Exchange) -> None:
+        if self._child is None or self._closing:
+            self.scan_inline(exchange)
+            return
+        size = len(exchange.body or b"")
+        if self._in_flight and (len(self._in_flight) >= self.max_in_flight or self._bytes + size > self.max_bytes):
+            self.waits += 1
+            if self.on_wait is not None:
+                self.on_wait()
+            deadline = time.monotonic() + self.timeout
+            while self._child is not None and self._in_flight and (
+                    len(self._in_flight) >= self.max_in_flight or self._bytes + size > self.max_bytes):
+                self._wait_readable(deadline)
+            if self._child is None:  # it failed while we waited; its exchanges were handled
+                self.scan_inline(exchange)
+                return
+        payload = pickle.dumps(exchange, protocol=pickle.HIGHEST_PROTOCOL)
+        self._in_flight.append((exchange, size, time.monotonic()))
+        self._bytes += size
+        self._write(_LENGTH.pack(len(payload)) + payload)
+
+    def check(self) -> None:
+        """Called about once a second: a child that sits on an exchange too long is replaced."""
+        if self._in_flight and time.monotonic() - self._in_flight[0][2] > self.timeout:
+            self._failed(f"scanner process gave no answer in {self.timeout:g} s", hung=True)
+
+    def _write(self, data: bytes) -> None:
+        """Write all of data to the child, reading its answers meanwhile (so neither side
+        can block the other on a full pipe)."""
+        view = memoryview(data)
+        child = self._child
+        try:  # the usual case: the pipe has room, one write and done
+            view = view[os.write(child.stdin.fileno(), view):]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._failed("scanner process closed its input")
+            return
+        deadline = time.monotonic() + self.timeout
+        while view and self._child is child:
+            left = max(0.0, deadline - time.monotonic())
+            readable, writable, _ = select.select([child.stdout], [child.stdin], [], left)
+            if not readable and not writable:
+                self._failed("scanner process stopped reading", hung=True)
+                return
+            if readable:
+                self._read_available()
+            if writable and self._child is child:  # reading may have found it dead and replaced it
+                try:
+                    view = view[os.write(child.stdin.fileno(), view):]
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    self._failed("scanner process closed its input")
+                    return
+
+    def _wait_readable(self, deadline: float) -> None:
+        child = self._child
+        if child is None:
+            return
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([child.stdout], [], [], left)[0]:
+            self._failed(f"scanner process gave no answer in {self.timeout:g} s", hung=True)
+            return
+        self._read_available()
+
+    def _read_available(self) -> None:
+        child = self._child
+        if child is None:
+            return
+        try:
+            data = os.read(child.stdout.fileno(), 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._failed(f"scanner process exited (code {child.poll()})")
+            return
+        self._buffer += data
+        while len(self._buffer) >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(self._buffer)
+            if len(self._buffer) < _LENGTH.size + length:
+                break
+            payload = bytes(self._buffer[_LENGTH.size : _LENGTH.size + length])
+            del self._buffer[: _LENGTH.size + length]
+            if not self._in_flight:
+                self._failed("scanner process answered an exchange it was not given")
+                return
+            exchange, size, _sent = self._in_flight.popleft()
+            self._bytes -= size
+            findings, uses, error = pickle.loads(payload)  # noqa: S301 - our own child, over an anonymous pipe
+            self._uses_now = uses
+            self.on_answer(exchange, findings, uses, error)
+
+    def _failed(self, why: str, hung: bool = False) -> None:
+        """Replace the child; scan what it left unanswered in the monitor (a hung child's
+        current exchange excepted: scanning it again could hang the monitor too)."""
+        self._stop_child(kill=True)
+        pending, self._in_flight, self._bytes = list(self._in_flight), deque(), 0
+        if hung and pending:
+            pending.pop(0)
+            why += "; the exchange it was on was not scanned"
+        self.on_problem(f"{why}; restarted, {len(pending)} unanswered exchanges scanned in the monitor")
+        for exchange, _size, _sent in pending:
+            self.scan_inline(exchange)
+        if self._closing:
+            return
+        self.restarts += 1
+        try:
+            self.start(self._loop)
+        except OSError as exc:
+            self.on_problem(f"cannot restart the scanner process ({type(exc).__name__}): scanning in the monitor")
+
+
+# -- the child -----------------------------------------------------------------------------------
+
+
+def serve(engine, stdin, stdout) -> None:
+    """Answer frames until stdin closes: Exchange in, (findings, uses, error) out."""
+    while True:
+        head = stdin.read(_LENGTH.size)
+        if len(head) < _LENGTH.size:
+            return
+        (length,) = _LENGTH.unpack(head)
+        body = stdin.read(length)
+        if len(body) < length:
+            return
+        try:
+            exchange = pickle.loads(body)  # noqa: S301 - from the monitor that started us, over a pipe
+            answer = (engine.scan(exchange), dict(engine.expected_uses), None)
+        except Exception as exc:  # reported by the monitor, redacted here where the engine is
+            answer = ([], dict(engine.expected_uses), engine.redact_text(f"{type(exc).__name__}: {exc}"))
+        payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.write(_LENGTH.pack(len(payload)) + payload)
+        stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The monitor's scanner process (started by the addon; reads "
+                                                 "exchanges on stdin, answers findings on stdout; never prints).")
+    parser.add_argument("--home", required=True, help="guardian home")
+    parser.add_argument("--config", help="config file (default: the usual lookup)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from traffic_guardian.config import load_config
+    from traffic_guardian.engine import Engine
+    from traffic_guardian.redact import Redactor
+
+    env = dict(os.environ, PICOCLAW_TRAFFIC_GUARDIAN_HOME=args.home)
+    config = load_config(args.config, env)
+    engine = Engine.from_config(config, Redactor(config.home.fingerprint_key(create=True)))
+    engine.prefilter.compile()
+    serve(engine, sys.stdin.buffer, sys.stdout.buffer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
