@@ -39,6 +39,8 @@ BENCH = Path(__file__).resolve().parent
 BUNDLE = BENCH.parent
 sys.path[:0] = [str(BUNDLE / "lib"), str(BUNDLE / "test")]
 
+import proxy as proxy_bench  # noqa: E402 - bench/proxy.py, beside this file
+
 import fakes  # noqa: E402 - test-time fake secret generators (nothing secret-shaped is committed)
 from canary import find_leaks  # noqa: E402
 from traffic_guardian.findings_log import read_log  # noqa: E402
@@ -109,10 +111,10 @@ def free_port() -> int:
 
 
 def rss_kib(pid: int) -> int:
+    """VmRSS of the monitor plus its scanner process (proxy.rss_mb counts children)."""
     try:
-        with open(f"/proc/{pid}/status") as handle:
-            return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
-    except (FileNotFoundError, StopIteration):
+        return int(proxy_bench.rss_mb(pid) * 1024)
+    except (OSError, RuntimeError):
         return 0
 
 
