@@ -66,12 +66,12 @@ class GuardianRuntime:
         self.scan_process: ScanProcess | None = None  # set once running, when config scan_process is on
         self._config = None
         self.writer: FindingWriter | None = None
-
         self.counters: MonitorCounters | None = None
         self.home: GuardianHome | None = None
         self.max_scan_bytes = 262144
         self.https_inspection = False
         self.redact_log = LogRedactor()
+        self.redact_text = self.redact_log  # until configure: URLs and credential fields only
         self._counters_task: asyncio.Task | None = None
         self.egress_inventory: EgressInventory | None = None
         self.egress_policy: EgressPolicy | None = None

@@ -28,6 +28,7 @@ Frames both ways: a 4-byte big-endian length, then a pickle, between our two pro
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import pickle
 import select
@@ -92,17 +93,15 @@ class ScanProcess:
                                  stderr=subprocess.DEVNULL, close_fds=True)
         for pipe in (child.stdin, child.stdout):
             try:
-                import fcntl
-
                 fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, 1 << 20)
-            except (OSError, ImportError):
-                pass  # the default 64 KiB works, with more waits
+            except OSError:
+                pass  # not Linux, or above pipe-max-size: the default 64 KiB works, with more waits
         os.set_blocking(child.stdin.fileno(), False)
         os.set_blocking(child.stdout.fileno(), False)
         self._child, self._buffer = child, bytearray()
         self._loop = loop
         if loop is not None:
-            loop.add_reader(child.stdout.fileno(), self._read_available)
+            loop.add_reader(child.stdout.fileno(), self._on_readable)
 
     @property
     def pid(self) -> int | None:
@@ -217,6 +216,14 @@ class ScanProcess:
             self._failed(f"scanner process gave no answer in {self.timeout:g} s", hung=True)
             return
         self._read_available()
+
+    def _on_readable(self) -> None:
+        """The event loop's reader callback: nothing may escape into mitmproxy's loop (its
+        message could carry traffic), so a failure here replaces the child."""
+        try:
+            self._read_available()
+        except Exception as exc:
+            self._failed(f"reading the scanner's answers failed ({type(exc).__name__})")
 
     def _read_available(self) -> None:
         child = self._child

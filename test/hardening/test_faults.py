@@ -132,6 +132,8 @@ def test_kill_9_of_the_live_monitor_during_heavy_logging(live_monitor, upstream)
     with ThreadPoolExecutor(6) as pool:
         futures = [pool.submit(hammer, worker) for worker in range(6)]
         monitor.wait_counters(lambda c: c.get("findings_written", 0) >= 30, timeout=60)
+        scanners = children_of(monitor.pid)
+        assert scanners, "the monitor scans in a child process (config scan_process)"
         os.kill(monitor.pid, signal.SIGKILL)  # the monitor this test started
         deadline = time.monotonic() + 10
         while monitor.alive() and time.monotonic() < deadline:
@@ -144,6 +146,23 @@ def test_kill_9_of_the_live_monitor_during_heavy_logging(live_monitor, upstream)
     assert "corrupt" not in stderr or "0 corrupt" in stderr
     assert monitor.status()["state"] == "stale"
     assert json.loads(monitor.script("stop.py").stdout)["outcome"] == "stale-cleaned"
+    deadline = time.monotonic() + 10  # its scanner sees its input close and exits too
+    while any(running(pid) for pid in scanners) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in scanners if running(pid)], "the scanner outlived its monitor"
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for whoever inherited it to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
 
 
 # -- full disk, read-only home --------------------------------------------------------------
