@@ -182,30 +182,27 @@ class ScanProcess:
         can block the other on a full pipe)."""
         view = memoryview(data)
         child = self._child
-        try:  # the usual case: the pipe has room, one write and done
-            view = view[os.write(child.stdin.fileno(), view):]
-        except BlockingIOError:
-            pass
-        except OSError:
-            self._failed("scanner process closed its input")
-            return
         deadline = time.monotonic() + self.timeout
-        while view and self._child is child:
+        writable = True  # the usual case: the pipe has room, one write and done
+        while view and self._child is child:  # reading may find it dead and replace it
+            if writable:
+                try:
+                    view = view[os.write(child.stdin.fileno(), view):]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self._failed("scanner process closed its input")
+                    return
+                if not view:
+                    return
             left = max(0.0, deadline - time.monotonic())
-            readable, writable, _ = select.select([child.stdout], [child.stdin], [], left)
-            if not readable and not writable:
+            readable, writable_now, _ = select.select([child.stdout], [child.stdin], [], left)
+            if not readable and not writable_now:
                 self._failed("scanner process stopped reading", hung=True)
                 return
             if readable:
                 self._read_available()
-            if writable and self._child is child:  # reading may have found it dead and replaced it
-                try:
-                    view = view[os.write(child.stdin.fileno(), view):]
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    self._failed("scanner process closed its input")
-                    return
+            writable = bool(writable_now)
 
     def _wait_readable(self, deadline: float) -> None:
         child = self._child
