@@ -55,8 +55,8 @@ class Engine:
         self.secret_rules = tuple(r for r in rules if r.secret) or SECRET_RULES
         # Which rules can match a view, in one Hyperscan pass (prefilter.py); else the keyword loop.
         # use_hyperscan=False: redacting short log lines does not earn a 0.4 s compile and ~10 MB.
-        self.prefilter = Prefilter(rules if self.secret_rules[0] in rules else rules + self.secret_rules,
-                                   use_hyperscan=use_hyperscan)
+        prefiltered = rules if any(rule.secret for rule in rules) else rules + SECRET_RULES
+        self.prefilter = Prefilter(prefiltered, use_hyperscan=use_hyperscan)
         self.max_scan_bytes = max_scan_bytes
         self.context_chars = context_chars
         self.redactor = redactor or Redactor()
@@ -81,8 +81,8 @@ class Engine:
         )
 
     def twin(self, use_hyperscan: bool = True) -> Engine:
-        """Another engine over the same rules, redactor and known secrets, for another thread
-        (each engine owns Hyperscan scratch space, which serves one scan at a time)."""
+        """Another engine over the same rules, redactor and known secrets: the monitor redacts
+        its log lines with one that has no Hyperscan (it scans in its scanner process)."""
         return Engine(self.rules, max_scan_bytes=self.max_scan_bytes, context_chars=self.context_chars,
                       redactor=self.redactor, provider_hosts=self.provider_hosts, known_secrets=self.known_secrets,
                       use_hyperscan=use_hyperscan)

@@ -17,8 +17,10 @@ Python's re still makes every decision. test/test_prefilter.py checks both prope
 Hyperscan (a linear-time multi-pattern matcher) is optional: without it, or for a view
 that is not valid UTF-8 (lone surrogates from JSON escapes), runnable() returns None and
 the engine falls back to the keyword loop. Findings are the same either way. A Prefilter
-is not thread-safe (it owns Hyperscan scratch space): one per scanning thread; the
-compiled databases behind it are shared within the process (compiling takes about 0.4 s).
+is not thread-safe (it owns Hyperscan scratch space, which serves one scan at a time);
+the compiled databases behind it are shared within the process and compiled on first use
+(about 0.4 s), so an engine that never scans, such as the monitor's log redaction, never
+pays for them.
 """
 
 from __future__ import annotations
@@ -38,10 +40,6 @@ except ImportError:  # the engine stays standard-library only; this is the fast 
 log = logging.getLogger("traffic_guardian")
 
 
-def available() -> bool:
-    return hyperscan is not None
-
-
 class Prefilter:
     def __init__(self, rules: tuple[Rule, ...], use_hyperscan: bool = True):
         self.rules = tuple(rules)
@@ -49,18 +47,15 @@ class Prefilter:
         self._enabled = use_hyperscan and hyperscan is not None
         self._compiled: _Compiled | None = None
         self._scratch: tuple = (None, None)
-        self._lock = threading.Lock()  # compile() may run on a warm-up thread beside the scanning one
 
     def compile(self) -> bool:
-        """Compile now rather than on the first scan (once per process, about 0.4 s, with the
-        GIL released); False when there is no fast path."""
+        """Compile now rather than on the first scan (once per process, about 0.4 s); False
+        when there is no fast path."""
         if self._compiled is None and self._enabled:
-            with self._lock:
-                if self._compiled is None:
-                    compiled = _compiled(self.rules)
-                    # Scratch space belongs to one scanning thread; the compiled databases are shared.
-                    self._scratch = compiled.scratch()
-                    self._compiled = compiled
+            compiled = _compiled(self.rules)
+            # Scratch space belongs to this prefilter; the compiled databases are shared.
+            self._scratch = compiled.scratch()
+            self._compiled = compiled
         return self._compiled is not None
 
     @property
