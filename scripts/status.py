@@ -98,6 +98,9 @@ def collect(args) -> dict:
         "expected_credential_uses": counters.get("expected_credential_uses", {}),
         "write_errors": counters.get("write_errors"),
         "last_write_error": counters.get("last_write_error"),
+        "addon_errors": counters.get("addon_errors"),
+        "last_addon_error": counters.get("last_addon_error"),
+        "scan_waits": counters.get("scan_waits"),
         "storage_problem": (log_error or storage_problem(log_path)) if status.running else log_error,
         "egress_destinations": len(read_inventory(inventory_path(home))) if status.running else None,
         "top_destinations": top_destinations(home, 5) if status.running else [],
@@ -166,6 +169,11 @@ def print_human(report: dict) -> None:
             lines.append(f"  write errors: {report['write_errors']} (last: {last_error})")
         if report["storage_problem"]:
             lines.append(f"  write failure: {terminal_safe(report['storage_problem'])}")
+        if report["addon_errors"]:
+            last_error = terminal_safe(report["last_addon_error"])
+            lines.append(f"  addon errors (traffic unaffected): {report['addon_errors']} (last: {last_error})")
+        if report["scan_waits"]:
+            lines.append(f"  scanner behind: the proxy waited for it {report['scan_waits']} times")
     counts = format_severity_counts(report["findings_by_severity"])
     lines.append(f"  findings: {report['findings_total']} ({counts})  log: {report['findings_log']}")
     if report["unreadable_log_lines"]:

@@ -165,6 +165,23 @@ def children_of(pid: int) -> list[int]:
             for child in (task / "children").read_text().split()]
 
 
+@pytest.mark.e2e
+def test_a_killed_scanner_process_is_replaced_and_scanning_goes_on(live_monitor, upstream):
+    monitor = live_monitor({"dedup_window_secs": 0})
+    assert secret_post(monitor, upstream, 0) == 200
+    monitor.wait_counters(lambda c: c.get("findings_written") == 1)
+    [scanner] = children_of(monitor.pid)
+    os.kill(scanner, signal.SIGKILL)  # the scanner of the monitor this test started
+    for index in range(1, 6):
+        assert secret_post(monitor, upstream, index) == 200
+    counters = monitor.wait_counters(lambda c: c.get("findings_written") == 6)
+    assert counters["findings_written"] == 6, "no exchange is lost with its scanner"
+    assert counters["addon_errors"] >= 1 and "scanner" in counters["last_addon_error"]
+    assert [child for child in children_of(monitor.pid) if child != scanner], "a new scanner runs"
+    status = monitor.status()
+    assert status["addon_errors"] >= 1 and "restarted" in status["last_addon_error"]
+
+
 # -- full disk, read-only home --------------------------------------------------------------
 
 
