@@ -35,6 +35,7 @@ sys.path.insert(0, str(SCRIPTS))
 from demo_upstream import INJECTION_PAYLOAD, Upstreams  # noqa: E402
 
 from local_servers import free_port
+from polling import poll
 from traffic_guardian.egress import inventory_path, read_inventory  # noqa: E402
 from traffic_guardian.home import GuardianHome  # noqa: E402
 from traffic_guardian.process import (  # noqa: E402
@@ -140,21 +141,13 @@ class Monitor:
             return []
 
     def wait_findings(self, predicate, count: int = 1, timeout: float = 20) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while True:
-            matching = [f for f in self.findings() if predicate(f)]
-            if len(matching) >= count or time.monotonic() > deadline:
-                return matching
-            time.sleep(0.1)
+        return poll(lambda: [f for f in self.findings() if predicate(f)], lambda found: len(found) >= count, timeout)
 
     def egress_entry(self, dest: str, timeout: float = 15) -> dict:
         """dest's entry in the egress inventory (run/egress.json), waiting for the monitor to save it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            entries = {e["dest"]: e for e in read_inventory(inventory_path(self.guardian_home))}
-            if dest in entries or time.monotonic() > deadline:
-                return entries.get(dest, {})
-            time.sleep(0.1)
+        entries = poll(lambda: {e["dest"]: e for e in read_inventory(inventory_path(self.guardian_home))},
+                       lambda found: dest in found, timeout)
+        return entries.get(dest, {})
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ import pytest
 from canary import assert_no_leak
 from conftest import run_script
 from local_servers import free_port, serving
+from polling import poll
 
 LOOPBACK = "127.0.0.1"
 QUIET_AFTER_ANSWER_SECS = 0.2
@@ -197,12 +198,7 @@ class LiveMonitor:
 
     def wait_counters(self, predicate, timeout: float = 15) -> dict:
         """The counters file once predicate(counters) holds (it is rewritten about once a second)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            counters = self.counters()
-            if predicate(counters) or time.monotonic() > deadline:
-                return counters
-            time.sleep(0.1)
+        return poll(self.counters, predicate, timeout)
 
     def findings(self, log_dir: Path | None = None) -> list[dict]:
         """Every finding in the retained log (via query.py, so a bad line is skipped, not fatal)."""
@@ -212,14 +208,10 @@ class LiveMonitor:
         return [json.loads(line) for line in result.stdout.splitlines()]
 
     def wait_findings(self, predicate, count: int = 1, timeout: float = 15) -> list[dict]:
-        """The findings matching predicate once there are count of them (scans run just after
-        the exchange, on the monitor's scan thread), or whatever matched at the timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            matching = [f for f in self.findings() if predicate(f)]
-            if len(matching) >= count or time.monotonic() > deadline:
-                return matching
-            time.sleep(0.2)
+        """The findings matching predicate once there are count of them (the scanner process
+        answers just after the exchange), or whatever matched at the timeout."""
+        return poll(lambda: [f for f in self.findings() if predicate(f)], lambda found: len(found) >= count,
+                    timeout, interval=0.2)
 
     def request(self, method: str, url: str, body: bytes | None = None, headers: dict | None = None,
                 timeout: float = 30) -> tuple[int, bytes]:
