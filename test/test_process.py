@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from traffic_guardian.home import GuardianHome
 from traffic_guardian.process import (
@@ -22,11 +23,20 @@ from traffic_guardian.process import (
 
 
 def _started(process: subprocess.Popen) -> int:
+    """The process's start time, once it runs its own command line: right after the fork
+    /proc still shows the parent's (pytest's), and identity checks read the command line."""
     deadline = time.monotonic() + 10
-    while (value := process_start_time(process.pid)) is None and time.monotonic() < deadline:
+    expected = "\0".join(str(arg) for arg in process.args).encode() + b"\0"
+    while time.monotonic() < deadline:
+        value = process_start_time(process.pid)
+        try:
+            execed = Path(f"/proc/{process.pid}/cmdline").read_bytes() == expected
+        except OSError:
+            execed = False
+        if value is not None and execed:
+            return value
         time.sleep(0.02)
-    assert value is not None
-    return value
+    raise AssertionError(f"pid {process.pid} did not start {process.args!r} within 10 s")
 
 
 def test_start_time_of_self_and_of_a_missing_pid():
