@@ -33,7 +33,7 @@ class Harness:
         self.process = ScanProcess(home, None, on_answer=self.on_answer, scan_inline=self.inline.append,
                                    on_problem=self.problems.append, **limits)
 
-    def on_answer(self, item, findings, _uses, error):
+    def on_answer(self, item, findings, error):
         self.answers.append((item.flow_id, [(f.pattern, f.snippet) for f in findings], error))
 
 

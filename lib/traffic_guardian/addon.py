@@ -170,6 +170,7 @@ class GuardianRuntime:
         try:
             if self.scan_process is not None:
                 self.scan_process.check()
+            self.counters.set_expected_uses(self._expected_uses())
             self.counters.flush(force)
             if self.egress_inventory is not None:
                 self.egress_inventory.maybe_save(force)
@@ -196,21 +197,21 @@ class GuardianRuntime:
         except Exception as exc:
             self.report_error("scan", exc)
             return
-        self._record(findings)
-
-    def _on_answer(self, _exchange: Exchange, findings: list, _uses: dict, error: str | None) -> None:
-        if error is not None:  # the engine failed on this exchange (a bug); redacted by the scanner
-            self.report_problem("scan", error)
-        self._record(findings)
-
-    def _record(self, findings: list) -> None:
         for finding in findings:
             self.write_finding(finding)
-        if self.counters is not None and self.engine is not None:
-            uses = Counter(self.engine.expected_uses)
-            if self.scan_process is not None:
-                uses += self.scan_process.expected_uses
-            self.counters.set_expected_uses(uses)
+
+    def _on_answer(self, _exchange: Exchange, findings: list, error: str | None) -> None:
+        if error is not None:  # the engine failed on this exchange (a bug); redacted by the scanner
+            self.report_problem("scan", error)
+        for finding in findings:
+            self.write_finding(finding)
+
+    def _expected_uses(self) -> Counter[str]:
+        """Credential uses counted as expected: by this process's engine and by the scanner's."""
+        uses = Counter(self.engine.expected_uses) if self.engine is not None else Counter()
+        if self.scan_process is not None:
+            uses += self.scan_process.expected_uses
+        return uses
 
     def write_finding(self, finding) -> None:
         """The one write path for engine findings and egress-policy findings."""

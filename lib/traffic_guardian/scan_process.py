@@ -57,13 +57,13 @@ class ScanProcess:
     """The monitor's side of the child: submit() exchanges, answers arrive via on_answer."""
 
     def __init__(self, home: Path, config_path: str | None, *,
-                 on_answer: Callable[[Exchange, list, dict, str | None], None],
+                 on_answer: Callable[[Exchange, list, str | None], None],
                  scan_inline: Callable[[Exchange], None], on_problem: Callable[[str], None],
                  on_wait: Callable[[], None] | None = None, max_in_flight: int = MAX_IN_FLIGHT,
                  max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT_SECS):
         self.home = Path(home)
         self.config_path = config_path
-        self.on_answer = on_answer  # (exchange, findings, expected uses so far, redacted error or None)
+        self.on_answer = on_answer  # (exchange, findings, redacted error or None)
         self.scan_inline = scan_inline  # for exchanges a dead child left unanswered
         self.on_problem = on_problem  # a one-line description (traffic-free; redacted again by the caller)
         self.on_wait = on_wait
@@ -249,7 +249,7 @@ class ScanProcess:
             self._bytes -= size
             findings, uses, error = pickle.loads(payload)  # noqa: S301 - our own child, over an anonymous pipe
             self._uses_now = uses
-            self.on_answer(exchange, findings, uses, error)
+            self.on_answer(exchange, findings, error)
 
     def _failed(self, why: str, hung: bool = False) -> None:
         """Replace the child; scan what it left unanswered in the monitor (a hung child's
