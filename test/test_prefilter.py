@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +18,7 @@ import test_rules_injection
 from traffic_guardian import prefilter
 from traffic_guardian.engine import Engine
 from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
-from traffic_guardian.gate_syntax import Untranslatable, gate_pattern
+from traffic_guardian.gate_syntax import CASELESS_FOLDS, Untranslatable, gate_pattern
 from traffic_guardian.redact import Redactor
 from traffic_guardian.rules import RULESET
 
@@ -55,6 +56,7 @@ WIDENED = [
     (r"(?i:kelvin)", "\u212aelvin"),  # the Kelvin sign folds to k under IGNORECASE
     (r"(?i:s)ecret", "\u017fecret"),  # long s folds to s
     (r"(?i:[a-z]{4})", "\u212a\u017fAb"),
+    (r"(?i:finish)", "F\u0131N\u0130\u017fH"),  # dotless and dotted I
     (r"[\w.-]{2}x", "\u00e9-x"),  # a class ending in '-' keeps it literal
     (r"x{,3}y", "xxy"),
     (r"a\{1}", "a{1}"),  # an escaped brace is a literal
@@ -70,7 +72,23 @@ def test_gate_matches_what_python_matches(regex, text):
     assert gate_hits(regex, text)
 
 
-@pytest.mark.parametrize("regex", [r"(a)\1", r"(?x) a b", r"\N{BULLET}", r"(?(1)a|b)", r"[[:alpha:]]"])
+def test_caseless_folds_are_every_non_ascii_character_ignorecase_matches_to_an_ascii_letter():
+    any_letter = re.compile(r"(?i)[a-z]")
+    found: dict[str, str] = {}
+    for code in range(0x80, 0x110000):
+        if any_letter.fullmatch(char := chr(code)):
+            letter = next(letter for letter in string.ascii_lowercase if re.fullmatch(f"(?i){letter}", char))
+            found[letter] = found.get(letter, "") + char
+    assert found == CASELESS_FOLDS
+
+
+def test_a_caseless_letter_gate_does_not_accept_other_non_ascii_characters():
+    assert not gate_hits(r"(?i:aws)", "\u00e0w\u00df")  # what keeps such gates cheap
+    assert not gate_hits(r"(?i:[a-z]{3})", "\u00e0\u00e9\u00ee")
+
+
+@pytest.mark.parametrize("regex", [r"(a)\1", r"(?x) a b", r"\N{BULLET}", r"(?(1)a|b)", r"[[:alpha:]]",
+                                   r"(?i)[\x20-\xff]", r"(?i:[\u00c0-\u00ff])"])
 def test_constructs_the_translation_does_not_know_are_refused_not_guessed(regex):
     with pytest.raises(Untranslatable):
         gate_pattern(regex)

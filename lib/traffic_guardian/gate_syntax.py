@@ -9,8 +9,11 @@ translation only ever widens:
     except before a literal ASCII word character (see _word_boundary_holds);
   - possessive quantifiers become greedy ones, atomic groups plain groups;
   - every construct whose meaning depends on Unicode tables (\\w, \\d, \\s and their
-    negations, and letters under (?i)) also accepts every non-ASCII code point, because
-    Hyperscan's Unicode tables are older than Python's and differ from them;
+    negations) also accepts every non-ASCII code point, because Hyperscan's Unicode
+    tables are older than Python's and differ from them;
+  - an ASCII letter under (?i) also accepts the four non-ASCII characters Python folds
+    onto ASCII letters (CASELESS_FOLDS; only these, so the gate keeps its literal factors
+    and stays fast: widening to every non-ASCII code point cost 3 to 4 times the scan);
   - \\s also accepts \\x1c-\\x1f, which Python counts as whitespace and Hyperscan does not;
   - inside a negated class, a shorthand excludes only its ASCII members.
 
@@ -23,6 +26,10 @@ rule simply runs without a gate.
 from __future__ import annotations
 
 NON_ASCII = r"\x{80}-\x{10ffff}"
+# The non-ASCII characters that re.IGNORECASE matches to an ASCII letter, found by trying
+# every code point (test_prefilter.py repeats the search on the running Python): the
+# dotted and dotless I, the long s and the Kelvin sign.
+CASELESS_FOLDS = {"i": "\u0130\u0131", "s": "\u017f", "k": "\u212a"}
 # Repeat counts above this become open-ended (and lower bounds are capped at it): wider, and
 # Hyperscan rejects exact counts of wide UTF-8 classes in the thousands as "too large".
 MAX_GATE_REPEAT = 8
@@ -178,7 +185,8 @@ class _Translator:
         if self.caseless[-1] and char.isalpha():
             if not char.isascii():
                 raise Untranslatable("non-ASCII letter under (?i)")
-            return f"[{char.lower()}{char.upper()}{NON_ASCII}]"
+            folds = "".join(_class_literal(fold) for fold in CASELESS_FOLDS.get(char.lower(), ""))
+            return f"[{char.lower()}{char.upper()}{folds}]"
         if char.isascii() and not char.isalnum() and char not in " _-":
             return "\\" + char if char.isprintable() else f"\\x{ord(char):02x}"
         return char if char.isascii() else f"\\x{{{ord(char):x}}}"
@@ -206,6 +214,9 @@ class _Translator:
                 raise Untranslatable(f"bad \\{char} escape")
             self.pos += width
             char = chr(int(digits, 16))
+            if in_class and self.caseless[-1] and not char.isascii():
+                # A range that reaches past ASCII under (?i) folds onto characters we cannot list.
+                raise Untranslatable("non-ASCII member of a class under (?i)")
         elif char.isalnum():
             raise Untranslatable(f"escape \\{char}")  # backreferences, \N{...}, \0 ...
         return _class_literal(char) if in_class else self.literal(char)
@@ -296,8 +307,8 @@ class _Translator:
         if negated:
             return f"[^{body}]"  # excludes no more than Python's class: at least as wide
         if letters and self.caseless[-1]:
-            body = "A-Za-z" + body  # any ASCII letter, either case (and below, any non-ASCII): wider, never narrower
-            widen = True
+            # Any ASCII letter in either case, and every fold onto one: wider, never narrower.
+            body = "A-Za-z" + _FOLDS_IN_CLASS + body
         # Extras go first: a '-' that ends Python's class stays a literal, not the start of a range.
         return f"[{NON_ASCII if widen else ''}{body}]"
 
@@ -317,3 +328,6 @@ def _class_literal(char: str) -> str:
     if char.isascii() and char.isprintable() and char != " ":
         return "\\" + char
     return f"\\x{{{ord(char):x}}}"
+
+
+_FOLDS_IN_CLASS = "".join(_class_literal(fold) for folds in CASELESS_FOLDS.values() for fold in folds)
