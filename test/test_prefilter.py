@@ -190,3 +190,15 @@ def test_prefilter_skips_rules_whose_gate_cannot_match():
     runnable = {rule.rule_id for rule in FAST.prefilter.runnable(RULESET, text, text.lower())}
     assert "ai_api_key.openai_project" not in runnable  # keyword present, too short for the key
     assert runnable <= {rule.rule_id for rule in RULESET}
+
+
+@pytest.mark.parametrize("rules", [FAST.by_direction[OUTBOUND], FAST.by_direction[INBOUND], FAST.secret_rules,
+                                   RULESET], ids=["outbound", "inbound", "secrets", "all"])
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_the_plan_from_hits_picks_the_rules_the_rule_by_rule_test_picks(rules, data):
+    fast = FAST.prefilter
+    fast.compile()
+    ids = range(fast._compiled.gate_base + len(fast.rules))
+    hits = data.draw(st.sets(st.sampled_from(ids), max_size=12))
+    assert fast._plan(rules).runnable(rules, hits) == fast._each(rules, hits, "", lower_gates_hold=True)

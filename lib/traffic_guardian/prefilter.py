@@ -47,6 +47,7 @@ class Prefilter:
         self._enabled = use_hyperscan and hyperscan is not None
         self._compiled: _Compiled | None = None
         self._scratch: tuple = (None, None)
+        self._plans: dict[int, tuple[tuple[Rule, ...], _Plan | None]] = {}
 
     def compile(self) -> bool:
         """Compile now rather than on the first scan (once per process, about 0.4 s); False
@@ -83,12 +84,22 @@ class Prefilter:
             compiled.text_db.scan(text_bytes, match_event_handler=on_match, scratch=text_scratch)
         # The engine matches a case-insensitive rule on the lowercased view only when
         # lowercasing kept every offset (rules/__init__.py); otherwise its gate says nothing.
-        lower_gates_hold = len(lower) == len(text)
+        if len(lower) != len(text):
+            return self._each(rules, hits, lower, lower_gates_hold=False)
+        plan = self._plan(rules)
+        if plan is None:
+            return self._each(rules, hits, lower, lower_gates_hold=True)
+        return plan.runnable(rules, hits)
+
+    def _each(self, rules: tuple[Rule, ...], hits: set[int], lower: str, lower_gates_hold: bool) -> list[Rule]:
+        """Rule by rule: for views whose lowercasing moved offsets, and rules this prefilter
+        was not built for (which get the plain keyword test)."""
+        compiled = self._compiled
         base, gated, keyword_ids_of = compiled.gate_base, compiled.gated, compiled.keyword_ids
         result = []
         for rule in rules:
             index = self._position.get(id(rule))
-            if index is None:  # a rule this prefilter was not built for: the plain keyword test
+            if index is None:
                 if not rule.keywords or any(keyword in lower for keyword in rule.keywords):
                     result.append(rule)
                 continue
@@ -98,6 +109,59 @@ class Prefilter:
             if index in gated and base + index not in hits and (rule.lowercase_compiled is None or lower_gates_hold):
                 continue
             result.append(rule)
+        return result
+
+    def _plan(self, rules: tuple[Rule, ...]) -> _Plan | None:
+        """The engine asks about the same few rule tuples on every view: plan each once."""
+        cached = self._plans.get(id(rules))
+        if cached is None or cached[0] is not rules:  # the tuple is held, so its id is not reused
+            plan = _Plan.of(rules, self._position, self._compiled)
+            self._plans[id(rules)] = cached = (rules, plan)
+        return cached[1]
+
+
+class _Plan:
+    """For one tuple of rules: which always run, and which each Hyperscan id can enable.
+
+    Most views hit few ids (a benign body often none), so the answer is built from the hits
+    rather than by testing every rule: a rule runs when it needs no keyword or one of its
+    keywords hit, and it has no gate or its gate hit."""
+
+    def __init__(self, always: list[int], enabled_by: dict[int, list[int]],
+                 needs: list[tuple[frozenset[int], int | None]]):
+        self.always = always
+        self.enabled_by = enabled_by
+        self.needs = needs  # per position in the tuple: (its keyword ids, its gate id or None)
+
+    @classmethod
+    def of(cls, rules: tuple[Rule, ...], position: dict[int, int], compiled: _Compiled) -> _Plan | None:
+        always: list[int] = []
+        enabled_by: dict[int, list[int]] = {}
+        needs: list[tuple[frozenset[int], int | None]] = []
+        for order, rule in enumerate(rules):
+            index = position.get(id(rule))
+            if index is None:
+                return None  # a rule this prefilter was not built for: rule by rule
+            keyword_ids = compiled.keyword_ids[index]
+            gate = compiled.gate_base + index if index in compiled.gated else None
+            needs.append((keyword_ids, gate))
+            if not keyword_ids and gate is None:
+                always.append(order)
+            for number in (*keyword_ids, *(() if gate is None else (gate,))):
+                enabled_by.setdefault(number, []).append(order)
+        return cls(always, enabled_by, needs)
+
+    def runnable(self, rules: tuple[Rule, ...], hits: set[int]) -> list[Rule]:
+        if not hits:
+            return [rules[order] for order in self.always]
+        candidates = set(self.always)
+        for number in hits:
+            candidates.update(self.enabled_by.get(number, ()))
+        result = []
+        for order in sorted(candidates):
+            keyword_ids, gate = self.needs[order]
+            if (not keyword_ids or not hits.isdisjoint(keyword_ids)) and (gate is None or gate in hits):
+                result.append(rules[order])
         return result
 
 
