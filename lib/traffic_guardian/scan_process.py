@@ -22,7 +22,10 @@ fingerprint key, so its snippets are the ones the monitor would write. It never 
 (stderr is discarded; a failed scan comes back as a message its engine redacted), ignores
 SIGINT (a Ctrl-C reaches the whole foreground process group; the monitor decides when
 scanning ends), and exits when its stdin closes, so it never outlives the monitor.
-Frames both ways: a 4-byte big-endian length, then a pickle, between our two processes only.
+Frames, between our two processes only. To the child: two 4-byte big-endian lengths, the
+pickled fields of the Exchange, then its body as raw bytes (written from the proxy's own
+buffer with writev: a 64 KiB body is not copied into a pickle and again into a frame). To
+the monitor: a 4-byte length, then the pickled answer.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import fields
+from itertools import islice
 from pathlib import Path
 
 if __name__ == "__main__":  # run as a script: make `traffic_guardian` importable
@@ -49,7 +54,10 @@ from traffic_guardian.exchange import Exchange  # noqa: E402
 MAX_IN_FLIGHT = 64
 MAX_BYTES = 8 * 1024 * 1024
 TIMEOUT_SECS = 30.0  # far above any scan: the worst adversarial 64 KiB input takes ~10 ms
-_LENGTH = struct.Struct(">I")
+_LENGTH = struct.Struct(">I")  # an answer's frame
+_HEAD = struct.Struct(">II")  # an exchange's frame: the pickled fields, the raw body
+_FIELDS = tuple(field.name for field in fields(Exchange) if field.name != "body")
+_MAX_BUFFERS = 512  # per writev, well under any IOV_MAX
 _F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe holds a dozen bodies, so a write rarely waits
 
 
@@ -75,6 +83,10 @@ class ScanProcess:
         self._in_flight: deque[tuple[Exchange, int, float]] = deque()
         self._bytes = 0
         self._buffer = bytearray()
+        # Frames submitted during this turn of the event loop, written to the child together
+        # at its end: one write (one wake-up of the child) for all of them, not one each.
+        self._unsent: list[bytes] = []
+        self._send_scheduled = False
         self.waits = 0  # submits that waited for answers (the scanner was behind)
         self.restarts = 0
         # Expected credential uses the children counted: finished children, plus the current one's.
@@ -98,7 +110,7 @@ class ScanProcess:
                 pass  # not Linux, or above pipe-max-size: the default 64 KiB works, with more waits
         os.set_blocking(child.stdin.fileno(), False)
         os.set_blocking(child.stdout.fileno(), False)
-        self._child, self._buffer = child, bytearray()
+        self._child, self._buffer, self._unsent = child, bytearray(), []
         self._loop = loop
         if loop is not None:
             loop.add_reader(child.stdout.fileno(), self._on_readable)
@@ -114,6 +126,7 @@ class ScanProcess:
     def close(self, timeout: float = 30.0) -> None:
         """Collect every answer still due, then end the child."""
         self._closing = True
+        self._send()
         deadline = time.monotonic() + timeout
         while self._in_flight and self._child is not None and time.monotonic() < deadline:
             self._wait_readable(deadline)
@@ -160,6 +173,7 @@ class ScanProcess:
             self.waits += 1
             if self.on_wait is not None:
                 self.on_wait()
+            self._send()  # the child can only answer what it was sent
             deadline = time.monotonic() + self.timeout
             while self._child is not None and self._in_flight and (
                     len(self._in_flight) >= self.max_in_flight or self._bytes + size > self.max_bytes):
@@ -167,33 +181,50 @@ class ScanProcess:
             if self._child is None:  # it failed while we waited; its exchanges were handled
                 self.scan_inline(exchange)
                 return
-        payload = pickle.dumps(exchange, protocol=pickle.HIGHEST_PROTOCOL)
         self._in_flight.append((exchange, size, time.monotonic()))
         self._bytes += size
-        self._write(_LENGTH.pack(len(payload)) + payload)
+        self._unsent += encode(exchange)
+        if self._loop is None:
+            self._send()
+        elif not self._send_scheduled:
+            self._send_scheduled = True
+            self._loop.call_soon(self._send_soon)
+
+    def _send_soon(self) -> None:
+        """The event loop's callback: like _on_readable, nothing may escape into mitmproxy's loop."""
+        self._send_scheduled = False
+        try:
+            self._send()
+        except Exception as exc:
+            self._failed(f"writing to the scanner failed ({type(exc).__name__})")
+
+    def _send(self) -> None:
+        if self._unsent and self._child is not None:
+            buffers, self._unsent = self._unsent, []
+            self._write(buffers)
 
     def check(self) -> None:
         """Called about once a second: a child that sits on an exchange too long is replaced."""
         if self._in_flight and time.monotonic() - self._in_flight[0][2] > self.timeout:
             self._failed(f"scanner process gave no answer in {self.timeout:g} s", hung=True)
 
-    def _write(self, data: bytes) -> None:
-        """Write all of data to the child, reading its answers meanwhile (so neither side
-        can block the other on a full pipe)."""
-        view = memoryview(data)
+    def _write(self, buffers: list[bytes]) -> None:
+        """Write all the buffers to the child, reading its answers meanwhile (so neither
+        side can block the other on a full pipe)."""
+        pending = deque(memoryview(buffer) for buffer in buffers if buffer)
         child = self._child
         deadline = time.monotonic() + self.timeout
         writable = True  # the usual case: the pipe has room, one write and done
-        while view and self._child is child:  # reading may find it dead and replace it
+        while pending and self._child is child:  # reading may find it dead and replace it
             if writable:
                 try:
-                    view = view[os.write(child.stdin.fileno(), view):]
+                    _drop_written(pending, os.writev(child.stdin.fileno(), list(islice(pending, _MAX_BUFFERS))))
                 except BlockingIOError:
                     pass
                 except OSError:
                     self._failed("scanner process closed its input")
                     return
-                if not view:
+                if not pending:
                     return
             left = max(0.0, deadline - time.monotonic())
             readable, writable_now, _ = select.select([child.stdout], [child.stdin], [], left)
@@ -256,6 +287,7 @@ class ScanProcess:
         current exchange excepted: scanning it again could hang the monitor too)."""
         self._stop_child(kill=True)
         pending, self._in_flight, self._bytes = list(self._in_flight), deque(), 0
+        self._unsent = []  # frames of exchanges in pending: scanned below
         if hung and pending:
             pending.pop(0)
             why += "; the exchange it was on was not scanned"
@@ -271,27 +303,70 @@ class ScanProcess:
             self.on_problem(f"cannot restart the scanner process ({type(exc).__name__}): scanning in the monitor")
 
 
+def encode(exchange: Exchange) -> list[bytes]:
+    """An exchange's frame as buffers for writev; a bytes body is sent as it is."""
+    body = exchange.body
+    raw = body if isinstance(body, bytes) else b""
+    meta = pickle.dumps((tuple(getattr(exchange, name) for name in _FIELDS), None if raw is body else body),
+                        protocol=pickle.HIGHEST_PROTOCOL)
+    return [_HEAD.pack(len(meta), len(raw)), meta, raw]
+
+
+def decode(meta: bytes | bytearray | memoryview, raw: bytes) -> Exchange:
+    values, text_body = pickle.loads(meta)  # noqa: S301 - from the monitor that started us, over a pipe
+    return Exchange(**dict(zip(_FIELDS, values, strict=True)), body=raw if text_body is None else text_body)
+
+
+def _drop_written(pending: deque[memoryview], written: int) -> None:
+    while written and pending:
+        if written >= len(pending[0]):
+            written -= len(pending.popleft())
+        else:
+            pending[0] = pending[0][written:]
+            written = 0
+
+
 # -- the child -----------------------------------------------------------------------------------
 
 
-def serve(engine, stdin, stdout) -> None:
-    """Answer frames until stdin closes: Exchange in, (findings, uses, error) out."""
+def serve(engine, stdin_fd: int, stdout_fd: int) -> None:
+    """Answer frames until stdin closes: Exchange in, (findings, uses, error) out.
+
+    Reads whatever has arrived and answers every whole frame in it with one write, so a
+    burst of exchanges costs the monitor one wake-up, not one per answer."""
+    buffer = bytearray()
     while True:
-        head = stdin.read(_LENGTH.size)
-        if len(head) < _LENGTH.size:
+        data = os.read(stdin_fd, 1 << 20)
+        if not data:
             return
-        (length,) = _LENGTH.unpack(head)
-        body = stdin.read(length)
-        if len(body) < length:
-            return
-        try:
-            exchange = pickle.loads(body)  # noqa: S301 - from the monitor that started us, over a pipe
-            answer = (engine.scan(exchange), dict(engine.expected_uses), None)
-        except Exception as exc:  # reported by the monitor, redacted here where the engine is
-            answer = ([], dict(engine.expected_uses), engine.redact_text(f"{type(exc).__name__}: {exc}"))
-        payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        stdout.write(_LENGTH.pack(len(payload)) + payload)
-        stdout.flush()
+        buffer += data
+        answers, offset = [], 0
+        while len(buffer) - offset >= _HEAD.size:
+            meta_length, body_length = _HEAD.unpack_from(buffer, offset)
+            meta_end = offset + _HEAD.size + meta_length
+            end = meta_end + body_length
+            if len(buffer) < end:
+                break
+            payload = pickle.dumps(_answer(engine, buffer[offset + _HEAD.size : meta_end], bytes(buffer[meta_end:end])),
+                                   protocol=pickle.HIGHEST_PROTOCOL)
+            answers += (_LENGTH.pack(len(payload)), payload)
+            offset = end
+        del buffer[:offset]
+        if answers:
+            _write_all(stdout_fd, b"".join(answers))
+
+
+def _answer(engine, meta: bytearray, raw: bytes) -> tuple:
+    try:
+        return engine.scan(decode(meta, raw)), dict(engine.expected_uses), None
+    except Exception as exc:  # reported by the monitor, redacted here where the engine is
+        return [], dict(engine.expected_uses), engine.redact_text(f"{type(exc).__name__}: {exc}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _release_compile_memory() -> None:
@@ -321,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine.from_config(config, Redactor(config.home.fingerprint_key(create=True)))
     engine.prefilter.compile()
     _release_compile_memory()
-    serve(engine, sys.stdin.buffer, sys.stdout.buffer)
+    serve(engine, sys.stdin.fileno(), sys.stdout.fileno())
     return 0
 
 
