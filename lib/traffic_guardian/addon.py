@@ -42,6 +42,7 @@ from traffic_guardian.home import GuardianHome, HomeError  # noqa: E402
 from traffic_guardian.known_secrets import write_summary  # noqa: E402
 from traffic_guardian.llm_streams import reassembler_for, stream_exchanges  # noqa: E402
 from traffic_guardian.log_redaction import LogRedactor, install_record_factory  # noqa: E402
+from traffic_guardian.message_head import MessageHead, read_head  # noqa: E402
 from traffic_guardian.process import RunFilesKeeper  # noqa: E402
 from traffic_guardian.redact import Redactor  # noqa: E402
 from traffic_guardian.scan_process import ScanProcess  # noqa: E402
@@ -51,8 +52,6 @@ from traffic_guardian.writer import FindingWriter  # noqa: E402
 log = logging.getLogger("traffic_guardian")
 
 COUNTERS_INTERVAL_SECS = 1.0
-# Headers never handed to the engine: our own proxy credentials are not traffic.
-SKIPPED_HEADERS = frozenset({"proxy-authorization"})
 # Content types that are streams by nature: pass them chunk by chunk, never buffered.
 STREAM_CONTENT_TYPES = ("text/event-stream", "application/x-ndjson", "application/stream+json",
                         "application/jsonl")
@@ -265,10 +264,6 @@ def guarded(method):
     return wrapper
 
 
-def _headers(headers: http.Headers) -> list[tuple[str, str]]:
-    return [(name, value) for name, value in headers.items(multi=True) if name.lower() not in SKIPPED_HEADERS]
-
-
 def _dest(flow) -> str:
     """The upstream as host:port, the form every Exchange, egress entry and finding uses."""
     return f"{flow.request.host}:{flow.request.port}"
@@ -283,27 +278,24 @@ def _peer_of(client) -> str:
     return f"{address[0]}:{address[1]}" if address else "unknown"
 
 
-def _wire_size(message: http.Message) -> int:
+def _wire_size(message: http.Message, head: MessageHead) -> int:
     """Header bytes plus the body (its Content-Length when streamed): the egress inventory's byte count."""
-    size = sum(len(name) + len(value) + 4 for name, value in message.headers.items(multi=True))
     if message.raw_content is not None:
-        return size + len(message.raw_content)
+        return head.size + len(message.raw_content)
     try:
-        return size + int(message.headers.get("content-length", "0"))
+        return head.size + int(head.content_length or "0")
     except ValueError:
-        return size
+        return head.size
 
 
-def _wants_stream(message: http.Message, limit: int) -> bool:
+def _wants_stream(head: MessageHead, limit: int) -> bool:
     """Stream (pass chunks as they come) when the body is a stream, unbounded or beyond the scan bound."""
-    content_type = message.headers.get("content-type", "").lower()
-    if content_type.startswith(STREAM_CONTENT_TYPES):
+    if head.content_type.lower().startswith(STREAM_CONTENT_TYPES):
         return True
-    length = message.headers.get("content-length")
-    if length is None:
-        return "chunked" in message.headers.get("transfer-encoding", "").lower()
+    if head.content_length is None:
+        return "chunked" in head.transfer_encoding.lower()
     try:
-        return int(length) > limit
+        return int(head.content_length) > limit
     except ValueError:
         return False
 
@@ -314,11 +306,13 @@ class HttpInspector:
     def __init__(self, runtime: GuardianRuntime):
         self.runtime = runtime
 
-    def exchange(self, flow: http.HTTPFlow, direction: str, body: bytes) -> Exchange:
+    def exchange(self, flow: http.HTTPFlow, direction: str, body: bytes, head: MessageHead | None = None) -> Exchange:
         message = flow.request if direction == OUTBOUND else flow.response
         assert message is not None
+        if head is None:
+            head = read_head(message.headers.fields)
         limit = self.runtime.max_scan_bytes
-        decoded = decode_body(body[:limit], message.headers.get("content-encoding", ""), limit)
+        decoded = decode_body(body[:limit], head.content_encoding, limit)
         return Exchange(
             direction=direction,
             dest=_dest(flow),
@@ -326,9 +320,9 @@ class HttpInspector:
             protocol="https" if flow.request.scheme == "https" else "http",
             method=flow.request.method,
             url=flow.request.url if direction == OUTBOUND else "",
-            headers=_headers(message.headers),
+            headers=head.headers,
             body=decoded,
-            content_type=message.headers.get("content-type", ""),
+            content_type=head.content_type,
             flow_id=flow.id,
         )
 
@@ -336,7 +330,7 @@ class HttpInspector:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         # Answered already (407 from proxyauth): mitmproxy refuses a stream beside a response,
         # and the client would never get its 407.
-        if flow.response is None and _wants_stream(flow.request, self.runtime.max_scan_bytes):
+        if flow.response is None and _wants_stream(read_head(flow.request.headers.fields), self.runtime.max_scan_bytes):
             flow.request.stream = self._stream_copy(flow, OUTBOUND)
 
     @guarded
@@ -347,26 +341,30 @@ class HttpInspector:
         if runtime.counters is not None:
             runtime.counters.bump("requests")
         protocol = "https" if flow.request.scheme == "https" else "http"
+        head = read_head(flow.request.headers.fields)
         runtime.egress(_dest(flow), protocol, inspected=True, source=_peer(flow),
-                       flow_id=flow.id, bytes_out=_wire_size(flow.request))
+                       flow_id=flow.id, bytes_out=_wire_size(flow.request, head))
         if self._streamed(flow, "request_copy"):
             return
-        runtime.scan(self.exchange(flow, OUTBOUND, flow.request.raw_content or b""))
+        runtime.scan(self.exchange(flow, OUTBOUND, flow.request.raw_content or b"", head))
 
     @guarded
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None and _wants_stream(flow.response, self.runtime.max_scan_bytes):
+        if flow.response is not None and _wants_stream(read_head(flow.response.headers.fields),
+                                                        self.runtime.max_scan_bytes):
             flow.response.stream = self._stream_copy(flow, INBOUND)
 
     @guarded
     def response(self, flow: http.HTTPFlow) -> None:
         if self.runtime.counters is not None:
             self.runtime.counters.bump("responses")
-        if flow.response is not None:
-            self.runtime.egress_bytes(_dest(flow), bytes_in=_wire_size(flow.response))
-        if flow.response is None or self._streamed(flow, "response_copy"):
+        if flow.response is None:
             return
-        self.runtime.scan(self.exchange(flow, INBOUND, flow.response.raw_content or b""))
+        head = read_head(flow.response.headers.fields)
+        self.runtime.egress_bytes(_dest(flow), bytes_in=_wire_size(flow.response, head))
+        if self._streamed(flow, "response_copy"):
+            return
+        self.runtime.scan(self.exchange(flow, INBOUND, flow.response.raw_content or b"", head))
 
     @guarded
     def error(self, flow: http.HTTPFlow) -> None:
