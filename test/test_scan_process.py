@@ -115,6 +115,31 @@ def test_on_an_event_loop_a_burst_is_sent_at_the_end_of_the_turn_and_answered_in
     assert scanner.inline == [] and scanner.problems == []
 
 
+def test_a_full_pipe_never_blocks_the_event_loop(guardian_home):
+    """A stopped scanner lets the pipe fill up; frames wait for it while the loop runs on."""
+    scanner = Harness(guardian_home, max_bytes=64 << 20)
+    big = "line of a long build log\n" * 10000  # about 250 KiB: four fill the 1 MiB pipe
+
+    async def fill_then_resume():
+        scanner.process.start(asyncio.get_running_loop())
+        os.kill(scanner.process.pid, signal.SIGSTOP)
+        for n in range(12):
+            scanner.process.submit(exchange(big, n))
+        await asyncio.sleep(0.2)  # returns only if nothing blocked the loop on the full pipe
+        assert scanner.answers == [] and scanner.problems == []
+        os.kill(scanner.process.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while len(scanner.answers) < 12 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(fill_then_resume())
+    finally:
+        scanner.process.close()
+    assert [flow for flow, _findings, _error in scanner.answers] == [str(n) for n in range(12)]
+    assert scanner.inline == [] and scanner.problems == []
+
+
 def test_a_child_killed_mid_flight_loses_nothing(harness):
     scanner = harness()
     for n in range(5):

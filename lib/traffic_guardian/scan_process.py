@@ -51,13 +51,14 @@ if __name__ == "__main__":  # run as a script: make `traffic_guardian` importabl
 
 from traffic_guardian.exchange import Exchange  # noqa: E402
 
-MAX_IN_FLIGHT = 64
+MAX_IN_FLIGHT = 512  # small exchanges: 64 was reached at 32 concurrent GETs by latency alone
 MAX_BYTES = 8 * 1024 * 1024
 TIMEOUT_SECS = 30.0  # far above any scan: the worst adversarial 64 KiB input takes ~10 ms
 _LENGTH = struct.Struct(">I")  # an answer's frame
 _HEAD = struct.Struct(">II")  # an exchange's frame: the pickled fields, the raw body
 _FIELDS = tuple(field.name for field in fields(Exchange) if field.name != "body")
 _MAX_BUFFERS = 512  # per writev, well under any IOV_MAX
+_ANSWER_DELAY_SECS = 0.001  # how long the child may hold answers back to write several at once
 _F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe holds a dozen bodies, so a write rarely waits
 
 
@@ -83,10 +84,13 @@ class ScanProcess:
         self._in_flight: deque[tuple[Exchange, int, float]] = deque()
         self._bytes = 0
         self._buffer = bytearray()
-        # Frames submitted during this turn of the event loop, written to the child together
-        # at its end: one write (one wake-up of the child) for all of them, not one each.
-        self._unsent: list[bytes] = []
+        # Frames not yet in the pipe. Those submitted during one turn of the event loop are
+        # written together at its end: one write (one wake-up of the child), not one each.
+        # What a full pipe does not take waits for the loop to report it writable: the loop
+        # never blocks on the pipe, only on the in-flight bound.
+        self._unsent: deque[memoryview] = deque()
         self._send_scheduled = False
+        self._writer_fd: int | None = None  # watched for writability while frames wait
         self.waits = 0  # submits that waited for answers (the scanner was behind)
         self.restarts = 0
         # Expected credential uses the children counted: finished children, plus the current one's.
@@ -110,7 +114,7 @@ class ScanProcess:
                 pass  # not Linux, or above pipe-max-size: the default 64 KiB works, with more waits
         os.set_blocking(child.stdin.fileno(), False)
         os.set_blocking(child.stdout.fileno(), False)
-        self._child, self._buffer, self._unsent = child, bytearray(), []
+        self._child, self._buffer, self._unsent, self._writer_fd = child, bytearray(), deque(), None
         self._loop = loop
         if loop is not None:
             loop.add_reader(child.stdout.fileno(), self._on_readable)
@@ -126,7 +130,7 @@ class ScanProcess:
     def close(self, timeout: float = 30.0) -> None:
         """Collect every answer still due, then end the child."""
         self._closing = True
-        self._send()
+        self._flush()
         deadline = time.monotonic() + timeout
         while self._in_flight and self._child is not None and time.monotonic() < deadline:
             self._wait_readable(deadline)
@@ -142,6 +146,7 @@ class ScanProcess:
         return self._uses_before + Counter(self._uses_now)
 
     def _stop_child(self, kill: bool = False) -> None:
+        self._watch_writable(False)
         child, self._child = self._child, None
         self._uses_before += Counter(self._uses_now)
         self._uses_now = {}
@@ -173,7 +178,7 @@ class ScanProcess:
             self.waits += 1
             if self.on_wait is not None:
                 self.on_wait()
-            self._send()  # the child can only answer what it was sent
+            self._flush()  # the child can only answer what it was sent
             deadline = time.monotonic() + self.timeout
             while self._child is not None and self._in_flight and (
                     len(self._in_flight) >= self.max_in_flight or self._bytes + size > self.max_bytes):
@@ -183,57 +188,67 @@ class ScanProcess:
                 return
         self._in_flight.append((exchange, size, time.monotonic()))
         self._bytes += size
-        self._unsent += encode(exchange)
+        self._unsent.extend(memoryview(buffer) for buffer in encode(exchange) if buffer)
         if self._loop is None:
-            self._send()
-        elif not self._send_scheduled:
+            self._flush()
+        elif not self._send_scheduled and self._writer_fd is None:
             self._send_scheduled = True
-            self._loop.call_soon(self._send_soon)
+            self._loop.call_soon(self._on_writable)
 
-    def _send_soon(self) -> None:
-        """The event loop's callback: like _on_readable, nothing may escape into mitmproxy's loop."""
+    def _on_writable(self) -> None:
+        """The event loop's callback (end of turn, or the pipe has room again): like
+        _on_readable, nothing may escape into mitmproxy's loop."""
         self._send_scheduled = False
         try:
-            self._send()
+            self._push()
         except Exception as exc:
             self._failed(f"writing to the scanner failed ({type(exc).__name__})")
 
-    def _send(self) -> None:
-        if self._unsent and self._child is not None:
-            buffers, self._unsent = self._unsent, []
-            self._write(buffers)
+    def _push(self) -> None:
+        """Write what the pipe takes now; with an event loop, the rest waits for it to say
+        the pipe is writable."""
+        child = self._child
+        if child is None:
+            return
+        while self._unsent:
+            try:
+                _drop_written(self._unsent, os.writev(child.stdin.fileno(), list(islice(self._unsent, _MAX_BUFFERS))))
+            except BlockingIOError:
+                break
+            except OSError:
+                self._failed("scanner process closed its input")
+                return
+        self._watch_writable(bool(self._unsent))
+
+    def _watch_writable(self, wanted: bool) -> None:
+        if wanted and self._writer_fd is None and self._child is not None and self._loop is not None:
+            self._writer_fd = self._child.stdin.fileno()
+            self._loop.add_writer(self._writer_fd, self._on_writable)
+        elif not wanted and self._writer_fd is not None:
+            self._loop.remove_writer(self._writer_fd)
+            self._writer_fd = None
 
     def check(self) -> None:
         """Called about once a second: a child that sits on an exchange too long is replaced."""
         if self._in_flight and time.monotonic() - self._in_flight[0][2] > self.timeout:
             self._failed(f"scanner process gave no answer in {self.timeout:g} s", hung=True)
 
-    def _write(self, buffers: list[bytes]) -> None:
-        """Write all the buffers to the child, reading its answers meanwhile (so neither
-        side can block the other on a full pipe)."""
-        pending = deque(memoryview(buffer) for buffer in buffers if buffer)
+    def _flush(self) -> None:
+        """Write every unsent frame now, reading answers meanwhile (so neither side can block
+        the other on a full pipe): without an event loop, before waiting for answers, at close."""
         child = self._child
         deadline = time.monotonic() + self.timeout
-        writable = True  # the usual case: the pipe has room, one write and done
-        while pending and self._child is child:  # reading may find it dead and replace it
-            if writable:
-                try:
-                    _drop_written(pending, os.writev(child.stdin.fileno(), list(islice(pending, _MAX_BUFFERS))))
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    self._failed("scanner process closed its input")
-                    return
-                if not pending:
-                    return
+        while child is not None and self._child is child:  # reading may find it dead and replace it
+            self._push()
+            if not self._unsent or self._child is not child:
+                return
             left = max(0.0, deadline - time.monotonic())
-            readable, writable_now, _ = select.select([child.stdout], [child.stdin], [], left)
-            if not readable and not writable_now:
+            readable, writable, _ = select.select([child.stdout], [child.stdin], [], left)
+            if not readable and not writable:
                 self._failed("scanner process stopped reading", hung=True)
                 return
             if readable:
                 self._read_available()
-            writable = bool(writable_now)
 
     def _wait_readable(self, deadline: float) -> None:
         child = self._child
@@ -287,7 +302,7 @@ class ScanProcess:
         current exchange excepted: scanning it again could hang the monitor too)."""
         self._stop_child(kill=True)
         pending, self._in_flight, self._bytes = list(self._in_flight), deque(), 0
-        self._unsent = []  # frames of exchanges in pending: scanned below
+        self._unsent = deque()  # frames of exchanges in pending: scanned below
         if hung and pending:
             pending.pop(0)
             why += "; the exchange it was on was not scanned"
@@ -332,15 +347,17 @@ def _drop_written(pending: deque[memoryview], written: int) -> None:
 def serve(engine, stdin_fd: int, stdout_fd: int) -> None:
     """Answer frames until stdin closes: Exchange in, (findings, uses, error) out.
 
-    Reads whatever has arrived and answers every whole frame in it with one write, so a
-    burst of exchanges costs the monitor one wake-up, not one per answer."""
+    Reads whatever has arrived and scans every whole frame in it, writing the answers
+    together once about a millisecond has passed since the first one held (and at the end
+    of what was read): a burst costs the monitor a few wake-ups, not one per answer, and
+    an answer is never held long, since the monitor needs it to free in-flight room."""
     buffer = bytearray()
     while True:
         data = os.read(stdin_fd, 1 << 20)
         if not data:
             return
         buffer += data
-        answers, offset = [], 0
+        answers, offset, first = [], 0, 0.0
         while len(buffer) - offset >= _HEAD.size:
             meta_length, body_length = _HEAD.unpack_from(buffer, offset)
             meta_end = offset + _HEAD.size + meta_length
@@ -351,6 +368,12 @@ def serve(engine, stdin_fd: int, stdout_fd: int) -> None:
                                    protocol=pickle.HIGHEST_PROTOCOL)
             answers += (_LENGTH.pack(len(payload)), payload)
             offset = end
+            now = time.monotonic()
+            if len(answers) == 2:
+                first = now
+            elif now - first >= _ANSWER_DELAY_SECS:  # the monitor needs answers to free in-flight room
+                _write_all(stdout_fd, b"".join(answers))
+                answers = []
         del buffer[:offset]
         if answers:
             _write_all(stdout_fd, b"".join(answers))
