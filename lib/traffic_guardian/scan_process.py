@@ -53,6 +53,10 @@ from traffic_guardian.exchange import Exchange  # noqa: E402
 
 MAX_IN_FLIGHT = 512  # small exchanges: 64 was reached at 32 concurrent GETs by latency alone
 MAX_BYTES = 8 * 1024 * 1024
+# How long a submitted frame may wait to be written with the next ones. Writing wakes the
+# child, which costs the proxy's loop up to ~0.1 ms on a virtual machine; a message on its
+# way (an SSE stream's first byte) should not wait behind that.
+SEND_DELAY_SECS = 0.001
 TIMEOUT_SECS = 30.0  # far above any scan: the worst adversarial 64 KiB input takes ~10 ms
 _LENGTH = struct.Struct(">I")  # an answer's frame
 _HEAD = struct.Struct(">II")  # an exchange's frame: the pickled fields, the raw body
@@ -84,8 +88,9 @@ class ScanProcess:
         self._in_flight: deque[tuple[Exchange, int, float]] = deque()
         self._bytes = 0
         self._buffer = bytearray()
-        # Frames not yet in the pipe. Those submitted during one turn of the event loop are
-        # written together at its end: one write (one wake-up of the child), not one each.
+        # Frames not yet in the pipe. Those submitted within SEND_DELAY_SECS are written
+        # together: one write (one wake-up of the child), not one each, and not in the turn
+        # of the event loop that is about to forward the message.
         # What a full pipe does not take waits for the loop to report it writable: the loop
         # never blocks on the pipe, only on the in-flight bound.
         self._unsent: deque[memoryview] = deque()
@@ -193,10 +198,10 @@ class ScanProcess:
             self._flush()
         elif not self._send_scheduled and self._writer_fd is None:
             self._send_scheduled = True
-            self._loop.call_soon(self._on_writable)
+            self._loop.call_later(SEND_DELAY_SECS, self._on_writable)
 
     def _on_writable(self) -> None:
-        """The event loop's callback (end of turn, or the pipe has room again): like
+        """The event loop's callback (frames waited SEND_DELAY_SECS, or the pipe has room again): like
         _on_readable, nothing may escape into mitmproxy's loop."""
         self._send_scheduled = False
         try:
