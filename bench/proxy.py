@@ -82,6 +82,21 @@ def rss_mb(pid: int) -> float:
     return sum(_own_rss_mb(member) for member in [pid, *_children(pid)])
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size of pid plus its children: pages shared between them (the Python
+    binary, libraries) counted once in all, not once per process as summed RSS counts them."""
+    total = 0.0
+    for member in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) / 1024
+                    break
+        except OSError:
+            continue  # gone meanwhile, or no smaps_rollup (kernel before 4.14): RSS still stands
+    return total
+
+
 def _own_rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -384,7 +399,8 @@ def bench_rss(wrk: str, stack: Stack, ways: dict, pids: dict, upstream: int, tot
     scripts = {way: wrk_script(stack.workdir, way, "GET", "/small", upstream, ways[way][1], alternate=True)
                for way in ("bare", "guardian")}
     for way in ("bare", "guardian"):
-        record[way] = {"idle_mb": round(rss_mb(pids[way]), 1), "samples": []}
+        record[way] = {"idle_mb": round(rss_mb(pids[way]), 1), "idle_pss_mb": round(pss_mb(pids[way]), 1),
+                       "samples": []}
     done = {"bare": 0, "guardian": 0}
     spent = {"bare": 0.0, "guardian": 0.0}
     active = {way for way in done}
@@ -403,8 +419,10 @@ def bench_rss(wrk: str, stack: Stack, ways: dict, pids: dict, upstream: int, tot
         half = [mb for count, mb in samples if count >= done[way] / 2] or [samples[-1][1]]
         record[way]["requests"] = done[way]
         record[way]["final_mb"] = samples[-1][1]
+        record[way]["final_pss_mb"] = round(pss_mb(pids[way]), 1)
         record[way]["growth_second_half_mb"] = round(samples[-1][1] - half[0], 1)
     record["guardian_over_bare_mb"] = round(record["guardian"]["final_mb"] - record["bare"]["final_mb"], 1)
+    record["guardian_over_bare_pss_mb"] = round(record["guardian"]["final_pss_mb"] - record["bare"]["final_pss_mb"], 1)
     record["met"] = (record["guardian_over_bare_mb"] <= TARGET_RSS_OVER_BARE_MB
                      and record["guardian"]["growth_second_half_mb"] <= TARGET_RSS_GROWTH_MB)
     return record
@@ -477,6 +495,9 @@ def print_table(records: list[dict]) -> None:
               f"second-half growth {g['growth_second_half_mb']:+.1f} MB")
             p(f"  guardian - bare {record['guardian_over_bare_mb']:+.1f} MB (target <= +{TARGET_RSS_OVER_BARE_MB:.0f}),"
               f" growth target <= {TARGET_RSS_GROWTH_MB:.0f} MB  {ok[record['met']]}")
+            p(f"  PSS (shared pages counted once): bare {b['final_pss_mb']:.1f} MB, "
+              f"guardian {g['final_pss_mb']:.1f} MB, guardian - bare {record['guardian_over_bare_pss_mb']:+.1f} MB "
+              "(RSS above sums the monitor's two processes)")
         elif kind == "start_background":
             p(f"\nstart.sh --background to listening: {record['listening_s']:.2f} s median of {record['runs']} "
               f"{record['listening_s_all']} (start.sh returned after {record['start_returned_s']:.2f} s); "

@@ -23,6 +23,7 @@ import functools
 import logging
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mitmproxy import ctx, http  # noqa: E402
 from mitmproxy.tls import ClientHelloData  # noqa: E402
 
+from traffic_guardian import heap  # noqa: E402
 from traffic_guardian.config import load_config  # noqa: E402
 from traffic_guardian.content_encoding import decode_body  # noqa: E402
 from traffic_guardian.counters import MonitorCounters  # noqa: E402
@@ -75,6 +77,7 @@ class GuardianRuntime:
         self.egress_inventory: EgressInventory | None = None
         self.egress_policy: EgressPolicy | None = None
         self.run_files: RunFilesKeeper | None = None
+        self._trimmed_at = time.monotonic()
 
     def load(self, loader) -> None:
         install_record_factory(self.redact_log, replace=False)  # before anything can log a URL
@@ -175,6 +178,9 @@ class GuardianRuntime:
                 self.egress_inventory.maybe_save(force)
             if self.run_files is not None and self.run_files.check():
                 log.warning("traffic-guardian: run files were gone (home removed?); restored them")
+            if time.monotonic() - self._trimmed_at >= heap.TRIM_INTERVAL_SECS:
+                self._trimmed_at = time.monotonic()
+                heap.trim()  # the bodies of the last burst, freed but still held by the C library
         except (OSError, HomeError) as exc:  # a HomeError here (a planted symlink) must not end the task
             log.warning("traffic-guardian: cannot write counters: %s", self.redact_log(str(exc)))
 

@@ -49,6 +49,7 @@ from pathlib import Path
 if __name__ == "__main__":  # run as a script: make `traffic_guardian` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from traffic_guardian import heap  # noqa: E402
 from traffic_guardian.exchange import Exchange  # noqa: E402
 
 MAX_IN_FLIGHT = 512  # small exchanges: 64 was reached at 32 concurrent GETs by latency alone
@@ -397,17 +398,6 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _release_compile_memory() -> None:
-    """Hyperscan's compiler frees about 7 MB when it is done, but glibc keeps freed heap in the
-    process unless asked to give it back; the scanner's memory is the monitor's cost."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError, ImportError):
-        pass  # not glibc (macOS): nothing to trim this way
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The monitor's scanner process (started by the addon; reads "
                                                  "exchanges on stdin, answers findings on stdout; never prints).")
@@ -423,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config, env)
     engine = Engine.from_config(config, Redactor(config.home.fingerprint_key(create=True)))
     engine.prefilter.compile()
-    _release_compile_memory()
+    heap.trim()  # Hyperscan's compiler frees about 7 MB when it is done
     serve(engine, sys.stdin.fileno(), sys.stdout.fileno())
     return 0
 
