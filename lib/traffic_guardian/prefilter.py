@@ -38,6 +38,7 @@ except ImportError:  # the engine stays standard-library only; this is the fast 
     hyperscan = None
 
 log = logging.getLogger("traffic_guardian")
+_MAX_PLANS = 64  # the engine asks about a handful of rule tuples (per direction, the secret rules)
 
 
 class Prefilter:
@@ -115,6 +116,8 @@ class Prefilter:
         """The engine asks about the same few rule tuples on every view: plan each once."""
         cached = self._plans.get(id(rules))
         if cached is None or cached[0] is not rules:  # the tuple is held, so its id is not reused
+            if len(self._plans) >= _MAX_PLANS:  # a caller with a new tuple per call: stay bounded
+                self._plans.clear()
             plan = _Plan.of(rules, self._position, self._compiled)
             self._plans[id(rules)] = cached = (rules, plan)
         return cached[1]
