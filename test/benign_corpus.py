@@ -170,6 +170,18 @@ def _llm_flow(name: str, url: str, headers: dict[str, str], provider: str, secre
     return BenignFlow(name, [request, response], Counter({provider: uses}), [secret])
 
 
+# Providers whose only credential is a bearer token: (flow name, URL, provider, fake key).
+_BEARER_ONLY = (
+    ("deepseek", "https://api.deepseek.com/chat/completions", "openai-compatible", fakes.deepseek_key),
+    ("groq", "https://api.groq.com/openai/v1/chat/completions", "groq", fakes.groq_key),
+    ("xai", "https://api.x.ai/v1/chat/completions", "xai", fakes.xai_key),
+    ("perplexity", "https://api.perplexity.ai/chat/completions", "perplexity", fakes.perplexity_key),
+    ("huggingface", "https://router.huggingface.co/v1/chat/completions", "huggingface", fakes.huggingface_token),
+    ("replicate", "https://api.replicate.com/v1/predictions", "replicate", fakes.replicate_token),
+    ("openai-tool-call", "https://api.openai.com/v1/chat/completions", "openai", fakes.openai_admin_key),
+)
+
+
 def llm_flows() -> list[BenignFlow]:
     q = PROSE_QUESTIONS
     flows = []
@@ -196,27 +208,9 @@ def llm_flows() -> list[BenignFlow]:
     flows.append(_llm_flow("openrouter", "https://openrouter.ai/api/v1/chat/completions",
                            {"Authorization": f"Bearer {key}", "HTTP-Referer": "https://picoclaw.local",
                             "X-Title": "PicoClaw"}, "openrouter", key, q[1]))
-    key = fakes.deepseek_key()
-    flows.append(_llm_flow("deepseek", "https://api.deepseek.com/chat/completions",
-                           {"Authorization": f"Bearer {key}"}, "openai-compatible", key, q[2]))
-    key = fakes.groq_key()
-    flows.append(_llm_flow("groq", "https://api.groq.com/openai/v1/chat/completions",
-                           {"Authorization": f"Bearer {key}"}, "groq", key, q[3]))
-    key = fakes.xai_key()
-    flows.append(_llm_flow("xai", "https://api.x.ai/v1/chat/completions",
-                           {"Authorization": f"Bearer {key}"}, "xai", key, q[4]))
-    key = fakes.perplexity_key()
-    flows.append(_llm_flow("perplexity", "https://api.perplexity.ai/chat/completions",
-                           {"Authorization": f"Bearer {key}"}, "perplexity", key, q[0]))
-    key = fakes.huggingface_token()
-    flows.append(_llm_flow("huggingface", "https://router.huggingface.co/v1/chat/completions",
-                           {"Authorization": f"Bearer {key}"}, "huggingface", key, q[1]))
-    key = fakes.replicate_token()
-    flows.append(_llm_flow("replicate", "https://api.replicate.com/v1/predictions",
-                           {"Authorization": f"Bearer {key}"}, "replicate", key, q[2]))
-    key = fakes.openai_admin_key()
-    flows.append(_llm_flow("openai-tool-call", "https://api.openai.com/v1/chat/completions",
-                           {"Authorization": f"Bearer {key}"}, "openai", key, q[3]))
+    for index, (name, url, provider, make_key) in enumerate(_BEARER_ONLY):
+        key = make_key()
+        flows.append(_llm_flow(name, url, {"Authorization": f"Bearer {key}"}, provider, key, q[(index + 2) % len(q)]))
     flows[-1].exchanges[0].body = tool_call_request("gpt-4o")
     return flows
 
