@@ -16,6 +16,7 @@ import fakes
 import test_rules_exfil
 import test_rules_injection
 from traffic_guardian import prefilter
+from traffic_guardian.decode import base64_runs, views
 from traffic_guardian.engine import Engine
 from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
 from traffic_guardian.gate_syntax import CASELESS_FOLDS, Untranslatable, gate_pattern
@@ -202,3 +203,22 @@ def test_the_plan_from_hits_picks_the_rules_the_rule_by_rule_test_picks(rules, d
     ids = range(fast._compiled.gate_base + len(fast.rules))
     hits = data.draw(st.sets(st.sampled_from(ids), max_size=12))
     assert fast._plan(rules).runnable(rules, hits) == fast._each(rules, hits, "", lower_gates_hold=True)
+
+
+# -- the base64 pass --------------------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(["A", "z", "9", "+", "/", "_", "-", "=", ".", " ", "\n", "\u00e9", "\u212a",
+                                 "\ud800", "x" * 23, "Q" * 30]), max_size=40))
+def test_the_base64_pass_says_a_view_holds_a_run_exactly_when_base64_runs_finds_one(pieces):
+    text = "".join(pieces)
+    assert FAST.prefilter.may_hold_base64(text) == any(True for _run in base64_runs(text))
+
+
+def test_views_are_the_same_with_and_without_the_base64_pass():
+    for text in TEXTS:
+        assert views(text, 65536, may_hold_base64=FAST.prefilter.may_hold_base64) == views(text, 65536), text[:200]
+
+
+def test_without_hyperscan_every_view_may_hold_base64():
+    assert PLAIN.prefilter.may_hold_base64("short words only")

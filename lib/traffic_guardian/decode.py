@@ -12,14 +12,16 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
 from .smuggling import hidden_text
 
-_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
-_BASE64_MASK = bytes(0x61 if byte in _BASE64_ALPHABET else 0x20 for byte in range(256))  # 'a' or ' '
-_BASE64_NEEDLE = b"a" * 24
+BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+BASE64_MIN_RUN = 24  # shorter runs are words and identifiers, not encoded payloads
+_BASE64_MASK = bytes(0x61 if byte in BASE64_ALPHABET else 0x20 for byte in range(256))  # 'a' or ' '
+_BASE64_NEEDLE = b"a" * BASE64_MIN_RUN
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 MAX_BASE64_CANDIDATES = 256
 MAX_JSON_DEPTH = 2  # a JSON document, and JSON inside its strings (tool-call arguments)
@@ -31,8 +33,12 @@ class View:
     encoding: str  # raw | url | json | base64 | json+base64 ...
 
 
-def views(text: str, budget: int, form_encoded: bool = False) -> list[View]:
-    """The raw text plus each decoded form that differs from it, each bounded by budget chars."""
+def views(text: str, budget: int, form_encoded: bool = False,
+          may_hold_base64: Callable[[str], bool] | None = None) -> list[View]:
+    """The raw text plus each decoded form that differs from it, each bounded by budget chars.
+
+    may_hold_base64: a quicker test than base64_runs itself (the prefilter's Hyperscan
+    pass); a view it says False for has no run, so its base64 layer is skipped."""
     result = [View(text, "raw")]
     if "%" in text and _PERCENT_ESCAPE.search(text):
         decoded = text
@@ -52,6 +58,8 @@ def views(text: str, budget: int, form_encoded: bool = False) -> list[View]:
             label = "unicode" if view.encoding == "raw" else f"{view.encoding}+unicode"
             result.append(View(revealed[:budget], label))
     for view in list(result):
+        if may_hold_base64 is not None and not may_hold_base64(view.text):
+            continue
         decoded_b64 = base64_texts(view.text, budget)
         if decoded_b64:
             label = "base64" if view.encoding == "raw" else f"{view.encoding}+base64"

@@ -111,7 +111,8 @@ class Engine:
         seen: set[tuple] = set()
         form = "x-www-form-urlencoded" in exchange.content_type.lower()
         for part in self.parts(exchange):
-            part_views = views(part.text, self.max_scan_bytes, form_encoded=form or part.kind == "url")
+            part_views = views(part.text, self.max_scan_bytes, form_encoded=form or part.kind == "url",
+                               may_hold_base64=self.prefilter.may_hold_base64)
             for view in part_views:
                 # Redacting a raw-view snippet needs the part's decoded views: already built.
                 decoded = part_views[1:] if view is part_views[0] and not form and part.kind != "url" else None
@@ -189,7 +190,7 @@ class Engine:
         if decoded:
             hidden = {}
             if decoded_views is None:
-                decoded_views = views(text, self.max_scan_bytes)[1:]
+                decoded_views = views(text, self.max_scan_bytes, may_hold_base64=self.prefilter.may_hold_base64)[1:]
             for view in decoded_views:
                 for start, end, label, prefix in self.secret_spans(view.text, decoded=False):
                     hidden[view.text[start:end]] = (label, prefix)

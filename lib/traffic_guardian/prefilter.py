@@ -9,6 +9,10 @@ ruleset and each view is scanned once with each:
     gate of every case-insensitive rule (which the engine matches on the lowercased view);
   the text database, over the view itself: the gates of the case-sensitive rules.
 
+A third, one-pattern database finds whether a view has a run of base64 characters at all
+(decode.base64_runs): most views have none, and one pass of it costs a fifth of the
+translate and search that would otherwise prove it.
+
 A rule runs when one of its keywords occurred (or it has none) and its gate matched (or it
 has none). Keywords are exact substrings; a gate matches at least what the rule matches
 (gate_syntax.py), so the prefilter only ever skips rules that could not have matched, and
@@ -29,6 +33,7 @@ import logging
 import re
 import threading
 
+from .decode import BASE64_ALPHABET, BASE64_MIN_RUN
 from .gate_syntax import Untranslatable, gate_pattern
 from .rules import Rule
 
@@ -47,7 +52,7 @@ class Prefilter:
         self._position = {id(rule): index for index, rule in enumerate(self.rules)}
         self._enabled = use_hyperscan and hyperscan is not None
         self._compiled: _Compiled | None = None
-        self._scratch: tuple = (None, None)
+        self._scratch: tuple = (None, None, None)
         self._plans: dict[int, tuple[tuple[Rule, ...], _Plan | None]] = {}
 
     def compile(self) -> bool:
@@ -79,7 +84,7 @@ class Prefilter:
         def on_match(number, _start, _end, _flags, _context):
             hits.add(number)
 
-        lower_scratch, text_scratch = self._scratch
+        lower_scratch, text_scratch, _run_scratch = self._scratch
         compiled.lower_db.scan(lower_bytes, match_event_handler=on_match, scratch=lower_scratch)
         if compiled.text_db is not None:
             compiled.text_db.scan(text_bytes, match_event_handler=on_match, scratch=text_scratch)
@@ -91,6 +96,18 @@ class Prefilter:
         if plan is None:
             return self._each(rules, hits, lower, lower_gates_hold=True)
         return plan.runnable(rules, hits)
+
+    def may_hold_base64(self, text: str) -> bool:
+        """False only when text has no run decode.base64_runs would find; True without a fast path."""
+        if not self.compile():
+            return True
+        hits: list[int] = []
+        # Bytes mode, not UTF-8: the run's characters are ASCII, and no byte of another
+        # character's encoding (lone surrogates included) is one of them. So this is exact.
+        self._compiled.run_db.scan(text.encode("utf-8", "surrogatepass"),
+                                   match_event_handler=lambda number, *_: hits.append(number),
+                                   scratch=self._scratch[2])
+        return bool(hits)
 
     def _each(self, rules: tuple[Rule, ...], hits: set[int], lower: str, lower_gates_hold: bool) -> list[Rule]:
         """Rule by rule: for views whose lowercasing moved offsets, and rules this prefilter
@@ -189,9 +206,11 @@ class _Compiled:
         self.text_db, text_ids = _compile(text)
         self.gated = frozenset(number - self.gate_base for number in lower_ids | text_ids
                                if number >= self.gate_base)
+        self.run_db = _database([(_base64_run(), 0, hyperscan.HS_FLAG_SINGLEMATCH)])
 
     def scratch(self) -> tuple:
-        return tuple(hyperscan.Scratch(db) if db is not None else None for db in (self.lower_db, self.text_db))
+        return tuple(hyperscan.Scratch(db) if db is not None else None
+                     for db in (self.lower_db, self.text_db, self.run_db))
 
 
 _COMPILED: dict[tuple[Rule, ...], _Compiled] = {}
@@ -208,6 +227,11 @@ def _compiled(rules: tuple[Rule, ...]) -> _Compiled:
 def _literal(keyword: str) -> str:
     return "".join(chr(byte) if chr(byte).isalnum() and byte < 128 else f"\\x{byte:02x}"
                    for byte in keyword.encode())
+
+
+def _base64_run() -> str:
+    """BASE64_MIN_RUN characters of decode's base64 alphabet in a row, for bytes mode."""
+    return f"[{_literal(BASE64_ALPHABET.decode())}]{{{BASE64_MIN_RUN}}}"
 
 
 def _gate(rule: Rule) -> tuple[str, int] | None:
