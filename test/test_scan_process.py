@@ -13,6 +13,7 @@ import pytest
 
 import fakes
 from canary import assert_no_leak
+from traffic_guardian.body_ring import RING_BYTES
 from traffic_guardian.config import load_config
 from traffic_guardian.engine import Engine
 from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
@@ -78,8 +79,32 @@ def test_a_frame_carries_every_field_of_the_exchange(body):
                     url="https://h.example/a", headers=[("a", "1"), ("a", "2")], body=body,
                     content_type="text/event-stream", flow_id="f", body_location="response.stream")
     head, meta, raw = encode(sent)
-    assert len(head) == 8 and (raw is body if isinstance(body, bytes) else raw == b"")
+    assert len(head) == 16 and (raw is body if isinstance(body, bytes) else raw == b"")
     assert decode(meta, raw) == sent
+
+
+def test_a_frame_whose_body_is_in_the_ring_carries_no_body():
+    sent = exchange("a body in shared memory")
+    head, meta = encode(sent, ring_offset=4096)
+    assert head[8:] == (4096).to_bytes(8, "big")
+    assert decode(meta, sent.body) == sent
+
+
+def test_bodies_beyond_the_ring_take_the_pipe_and_every_body_arrives_intact(harness, guardian_home):
+    """Unanswered 200 KB bodies fill the ring; the next ones go down the pipe. Each starts
+    with its own token, so a body read from the wrong place would show."""
+    count = RING_BYTES // 200_000 + 4
+    tokens = [fakes.github_token() for _ in range(count)]
+    items = [exchange(f"token {token} " + "x" * 200_000, n) for n, token in enumerate(tokens)]
+    scanner = harness(max_bytes=64 << 20)
+    for item in items:
+        scanner.process.submit(item)
+    scanner.process.close()
+    engine = local_engine(guardian_home)
+    expected = [(item.flow_id, [(f.pattern, f.snippet) for f in engine.scan(item)], None) for item in items]
+    assert scanner.answers == expected
+    assert all(findings for _flow, findings, _error in expected)
+    assert scanner.inline == [] and scanner.problems == []
 
 
 def test_answers_come_in_order_and_in_flight_stays_bounded(harness):

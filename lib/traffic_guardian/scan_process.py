@@ -17,21 +17,24 @@ Nothing is skipped and nothing grows without bound:
   - a child that does not answer within timeout seconds is killed; the exchange it was on
     is reported as not scanned (the only way one can be) and the rest are rescanned.
 
-The child is `python scan_process.py --home H [--config C]`: the same config and
+The child is `python scan_process.py --home H [--config C] [--ring-fd N]`: the same config and
 fingerprint key, so its snippets are the ones the monitor would write. It never prints
 (stderr is discarded; a failed scan comes back as a message its engine redacted), ignores
 SIGINT (a Ctrl-C reaches the whole foreground process group; the monitor decides when
 scanning ends), and exits when its stdin closes, so it never outlives the monitor.
-Frames, between our two processes only. To the child: two 4-byte big-endian lengths, the
-pickled fields of the Exchange, then its body as raw bytes (written from the proxy's own
-buffer with writev: a 64 KiB body is not copied into a pickle and again into a frame). To
-the monitor: a 4-byte length, then the pickled answer.
+Frames, between our two processes only. To the child: two 4-byte big-endian lengths and
+an 8-byte signed offset, the pickled fields of the Exchange, then its body as raw bytes
+(written from the proxy's own buffer with writev: a 64 KiB body is not copied into a
+pickle and again into a frame) or, when the offset is not -1, nothing: the body is at that
+offset in the memory both processes map (body_ring.py), copied there without a system
+call. To the monitor: a 4-byte length, then the pickled answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import mmap
 import os
 import pickle
 import select
@@ -50,6 +53,7 @@ if __name__ == "__main__":  # run as a script: make `traffic_guardian` importabl
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from traffic_guardian import heap  # noqa: E402
+from traffic_guardian.body_ring import BodyRing, read_body  # noqa: E402
 from traffic_guardian.exchange import Exchange  # noqa: E402
 
 MAX_IN_FLIGHT = 512  # small exchanges: 64 was reached at 32 concurrent GETs by latency alone
@@ -60,7 +64,7 @@ MAX_BYTES = 8 * 1024 * 1024
 SEND_DELAY_SECS = 0.001
 TIMEOUT_SECS = 30.0  # far above any scan: the worst adversarial 64 KiB input takes ~10 ms
 _LENGTH = struct.Struct(">I")  # an answer's frame
-_HEAD = struct.Struct(">II")  # an exchange's frame: the pickled fields, the raw body
+_HEAD = struct.Struct(">IIq")  # an exchange's frame: the pickled fields, the raw body, its ring offset or -1
 _FIELDS = tuple(field.name for field in fields(Exchange) if field.name != "body")
 _MAX_BUFFERS = 512  # per writev, well under any IOV_MAX
 _ANSWER_DELAY_SECS = 0.001  # how long the child may hold answers back to write several at once
@@ -86,7 +90,8 @@ class ScanProcess:
         self.timeout = timeout
         self._child: subprocess.Popen | None = None
         self._loop = None
-        self._in_flight: deque[tuple[Exchange, int, float]] = deque()
+        self._in_flight: deque[tuple[Exchange, int, float, bool]] = deque()  # (.., size, sent at, body in ring)
+        self._ring: BodyRing | None = None  # made at the first start, kept across restarts
         self._bytes = 0
         self._buffer = bytearray()
         # Frames not yet in the pipe. Those submitted within SEND_DELAY_SECS are written
@@ -111,8 +116,12 @@ class ScanProcess:
         argv = [sys.executable, str(Path(__file__).resolve()), "--home", str(self.home)]
         if self.config_path:
             argv += ["--config", self.config_path]
-        child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, close_fds=True)
+        if self._ring is None:
+            self._ring = BodyRing.create()
+        if self._ring is not None:
+            argv += ["--ring-fd", str(self._ring.fd)]
+        child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 close_fds=True, pass_fds=(self._ring.fd,) if self._ring is not None else ())
         for pipe in (child.stdin, child.stdout):
             try:
                 fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, 1 << 20)
@@ -146,6 +155,9 @@ class ScanProcess:
                             "scanned in the monitor")
         while self._in_flight:
             self.scan_inline(self._in_flight.popleft()[0])
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
 
     @property
     def expected_uses(self) -> Counter[str]:
@@ -192,9 +204,11 @@ class ScanProcess:
             if self._child is None:  # it failed while we waited; its exchanges were handled
                 self.scan_inline(exchange)
                 return
-        self._in_flight.append((exchange, size, time.monotonic()))
+        body = exchange.body
+        offset = self._ring.put(body) if self._ring is not None and isinstance(body, bytes) and body else None
+        self._in_flight.append((exchange, size, time.monotonic(), offset is not None))
         self._bytes += size
-        self._unsent.extend(memoryview(buffer) for buffer in encode(exchange) if buffer)
+        self._unsent.extend(memoryview(buffer) for buffer in encode(exchange, offset) if buffer)
         if self._loop is None:
             self._flush()
         elif not self._send_scheduled and self._writer_fd is None:
@@ -297,8 +311,10 @@ class ScanProcess:
             if not self._in_flight:
                 self._failed("scanner process answered an exchange it was not given")
                 return
-            exchange, size, _sent = self._in_flight.popleft()
+            exchange, size, _sent, in_ring = self._in_flight.popleft()
             self._bytes -= size
+            if in_ring:
+                self._ring.release()
             findings, uses, error = pickle.loads(payload)  # noqa: S301 - our own child, over an anonymous pipe
             self._uses_now = uses
             self.on_answer(exchange, findings, error)
@@ -309,11 +325,13 @@ class ScanProcess:
         self._stop_child(kill=True)
         pending, self._in_flight, self._bytes = list(self._in_flight), deque(), 0
         self._unsent = deque()  # frames of exchanges in pending: scanned below
+        if self._ring is not None:
+            self._ring.clear()  # the child that would have read it is gone
         if hung and pending:
             pending.pop(0)
             why += "; the exchange it was on was not scanned"
         self.on_problem(f"{why}; restarted, {len(pending)} unanswered exchanges scanned in the monitor")
-        for exchange, _size, _sent in pending:
+        for exchange, _size, _sent, _in_ring in pending:
             self.scan_inline(exchange)
         if self._closing:
             return
@@ -324,13 +342,16 @@ class ScanProcess:
             self.on_problem(f"cannot restart the scanner process ({type(exc).__name__}): scanning in the monitor")
 
 
-def encode(exchange: Exchange) -> list[bytes]:
-    """An exchange's frame as buffers for writev; a bytes body is sent as it is."""
+def encode(exchange: Exchange, ring_offset: int | None = None) -> list[bytes]:
+    """An exchange's frame as buffers for writev; a bytes body is sent as it is, or not at
+    all when it was put in the ring at ring_offset."""
     body = exchange.body
     raw = body if isinstance(body, bytes) else b""
     meta = pickle.dumps((tuple(getattr(exchange, name) for name in _FIELDS), None if raw is body else body),
                         protocol=pickle.HIGHEST_PROTOCOL)
-    return [_HEAD.pack(len(meta), len(raw)), meta, raw]
+    if ring_offset is not None:
+        return [_HEAD.pack(len(meta), len(raw), ring_offset), meta]
+    return [_HEAD.pack(len(meta), len(raw), -1), meta, raw]
 
 
 def decode(meta: bytes | bytearray | memoryview, raw: bytes) -> Exchange:
@@ -350,7 +371,7 @@ def _drop_written(pending: deque[memoryview], written: int) -> None:
 # -- the child -----------------------------------------------------------------------------------
 
 
-def serve(engine, stdin_fd: int, stdout_fd: int) -> None:
+def serve(engine, stdin_fd: int, stdout_fd: int, ring: mmap.mmap | None = None) -> None:
     """Answer frames until stdin closes: Exchange in, (findings, uses, error) out.
 
     Reads whatever has arrived and scans every whole frame in it, writing the answers
@@ -365,12 +386,13 @@ def serve(engine, stdin_fd: int, stdout_fd: int) -> None:
         buffer += data
         answers, offset, first = [], 0, 0.0
         while len(buffer) - offset >= _HEAD.size:
-            meta_length, body_length = _HEAD.unpack_from(buffer, offset)
+            meta_length, body_length, ring_offset = _HEAD.unpack_from(buffer, offset)
             meta_end = offset + _HEAD.size + meta_length
-            end = meta_end + body_length
+            end = meta_end + (body_length if ring_offset < 0 else 0)
             if len(buffer) < end:
                 break
-            payload = pickle.dumps(_answer(engine, buffer[offset + _HEAD.size : meta_end], bytes(buffer[meta_end:end])),
+            raw = bytes(buffer[meta_end:end]) if ring_offset < 0 else read_body(ring, ring_offset, body_length)
+            payload = pickle.dumps(_answer(engine, buffer[offset + _HEAD.size : meta_end], raw),
                                    protocol=pickle.HIGHEST_PROTOCOL)
             answers += (_LENGTH.pack(len(payload)), payload)
             offset = end
@@ -403,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  "exchanges on stdin, answers findings on stdout; never prints).")
     parser.add_argument("--home", required=True, help="guardian home")
     parser.add_argument("--config", help="config file (default: the usual lookup)")
+    parser.add_argument("--ring-fd", type=int, help="inherited memfd holding bodies the frames point into")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from traffic_guardian.config import load_config
@@ -414,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine.from_config(config, Redactor(config.home.fingerprint_key(create=True)))
     engine.prefilter.compile()
     heap.trim()  # Hyperscan's compiler frees about 7 MB when it is done
-    serve(engine, sys.stdin.fileno(), sys.stdout.fileno())
+    ring = mmap.mmap(args.ring_fd, 0, prot=mmap.PROT_READ) if args.ring_fd is not None else None
+    serve(engine, sys.stdin.fileno(), sys.stdout.fileno(), ring)
     return 0
 
 
