@@ -60,6 +60,18 @@ def test_gzip_response_is_decoded_and_scanned_inbound(addon, guardian_home):
     assert flow.response.raw_content == wire  # detect-and-log only: the message is not touched
 
 
+def test_headers_changed_between_the_headers_hook_and_the_body_hook_are_read_again(addon, guardian_home):
+    """The header block read in responseheaders is reused in response only while it is the
+    same: here an encoding is set in between (as another addon may), and it is honoured."""
+    _, http, _ = addon
+    flow = tflow.tflow(resp=True)
+    flow.response.raw_content = gzip.compress(INJECTION)
+    http.responseheaders(flow)
+    flow.response.headers["content-encoding"] = "gzip"
+    http.response(flow)
+    assert [(f["pattern"], f["location"]) for f in findings(guardian_home)] == [("pipe_to_shell", "response.body")]
+
+
 def test_a_request_answered_by_the_proxy_itself_is_not_traffic(addon, guardian_home):
     runtime, http, _ = addon
     flow = tflow.tflow(resp=True)  # e.g. the 407 proxyauth sets before the request hook

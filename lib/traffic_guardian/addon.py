@@ -284,6 +284,20 @@ def _peer_of(client) -> str:
     return f"{address[0]}:{address[1]}" if address else "unknown"
 
 
+def _head(flow: http.HTTPFlow, message: http.Message) -> MessageHead:
+    """The message's header block, read once: the headers hook reads it and the body hook
+    reuses it, unless the headers changed in between (mitmproxy replaces the immutable
+    fields tuple on every change, so the same tuple means the same headers)."""
+    key = "traffic_guardian.request_head" if message is flow.request else "traffic_guardian.response_head"
+    fields = message.headers.fields
+    cached = flow.metadata.get(key)
+    if cached is not None and cached[0] is fields:
+        return cached[1]
+    head = read_head(fields)
+    flow.metadata[key] = (fields, head)
+    return head
+
+
 def _wire_size(message: http.Message, head: MessageHead) -> int:
     """Header bytes plus the body (its Content-Length when streamed): the egress inventory's byte count."""
     if message.raw_content is not None:
@@ -316,7 +330,7 @@ class HttpInspector:
         message = flow.request if direction == OUTBOUND else flow.response
         assert message is not None
         if head is None:
-            head = read_head(message.headers.fields)
+            head = _head(flow, message)
         limit = self.runtime.max_scan_bytes
         decoded = decode_body(body[:limit], head.content_encoding, limit)
         return Exchange(
@@ -336,7 +350,7 @@ class HttpInspector:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         # Answered already (407 from proxyauth): mitmproxy refuses a stream beside a response,
         # and the client would never get its 407.
-        if flow.response is None and _wants_stream(read_head(flow.request.headers.fields), self.runtime.max_scan_bytes):
+        if flow.response is None and _wants_stream(_head(flow, flow.request), self.runtime.max_scan_bytes):
             flow.request.stream = self._stream_copy(flow, OUTBOUND)
 
     @guarded
@@ -347,7 +361,7 @@ class HttpInspector:
         if runtime.counters is not None:
             runtime.counters.bump("requests")
         protocol = "https" if flow.request.scheme == "https" else "http"
-        head = read_head(flow.request.headers.fields)
+        head = _head(flow, flow.request)
         runtime.egress(_dest(flow), protocol, inspected=True, source=_peer(flow),
                        flow_id=flow.id, bytes_out=_wire_size(flow.request, head))
         if self._streamed(flow, "request_copy"):
@@ -356,8 +370,7 @@ class HttpInspector:
 
     @guarded
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None and _wants_stream(read_head(flow.response.headers.fields),
-                                                        self.runtime.max_scan_bytes):
+        if flow.response is not None and _wants_stream(_head(flow, flow.response), self.runtime.max_scan_bytes):
             flow.response.stream = self._stream_copy(flow, INBOUND)
 
     @guarded
@@ -366,7 +379,7 @@ class HttpInspector:
             self.runtime.counters.bump("responses")
         if flow.response is None:
             return
-        head = read_head(flow.response.headers.fields)
+        head = _head(flow, flow.response)
         self.runtime.egress_bytes(_dest(flow), bytes_in=_wire_size(flow.response, head))
         if self._streamed(flow, "response_copy"):
             return
