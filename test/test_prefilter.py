@@ -222,3 +222,18 @@ def test_views_are_the_same_with_and_without_the_base64_pass():
 
 def test_without_hyperscan_every_view_may_hold_base64():
     assert PLAIN.prefilter.may_hold_base64("short words only")
+
+
+# -- compiled in a fork -----------------------------------------------------------------------
+
+def test_databases_compiled_in_a_fork_decide_as_those_compiled_here():
+    here = FAST.prefilter
+    here.compile()
+    loaded = prefilter.Prefilter(here.rules)
+    loaded._compiled = prefilter.compiled_in_fork(here.rules)
+    loaded._scratch = loaded._compiled.scratch()
+    assert loaded.gated == here.gated
+    for text in TEXTS:
+        lower = text.lower()
+        assert loaded.runnable(RULESET, text, lower) == here.runnable(RULESET, text, lower), text[:200]
+        assert loaded.may_hold_base64(text) == here.may_hold_base64(text)

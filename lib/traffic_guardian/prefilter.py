@@ -30,6 +30,8 @@ pays for them.
 from __future__ import annotations
 
 import logging
+import os
+import pickle
 import re
 import threading
 
@@ -55,11 +57,13 @@ class Prefilter:
         self._scratch: tuple = (None, None, None)
         self._plans: dict[int, tuple[tuple[Rule, ...], _Plan | None]] = {}
 
-    def compile(self) -> bool:
+    def compile(self, in_fork: bool = False) -> bool:
         """Compile now rather than on the first scan (once per process, about 0.4 s); False
-        when there is no fast path."""
+        when there is no fast path. in_fork: compile in a forked process and load the
+        result (see compiled_in_fork), for a long-lived process that should not keep
+        Hyperscan's compiler resident."""
         if self._compiled is None and self._enabled:
-            compiled = _compiled(self.rules)
+            compiled = _compiled(self.rules, in_fork)
             # Scratch space belongs to this prefilter; the compiled databases are shared.
             self._scratch = compiled.scratch()
             self._compiled = compiled
@@ -212,16 +216,63 @@ class _Compiled:
         return tuple(hyperscan.Scratch(db) if db is not None else None
                      for db in (self.lower_db, self.text_db, self.run_db))
 
+    # Pickled as Hyperscan's own serialized form, so a database compiled in one process
+    # can be loaded in another (compiled_in_fork).
+    _DATABASES = ("lower_db", "text_db", "run_db")
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        for name in self._DATABASES:
+            if state[name] is not None:
+                state[name] = hyperscan.dumpb(state[name])
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for name in self._DATABASES:
+            if state[name] is not None:
+                state[name] = hyperscan.loadb(state[name], hyperscan.HS_MODE_BLOCK)
+        self.__dict__.update(state)
+
 
 _COMPILED: dict[tuple[Rule, ...], _Compiled] = {}
 _COMPILED_LOCK = threading.Lock()
 
 
-def _compiled(rules: tuple[Rule, ...]) -> _Compiled:
+def _compiled(rules: tuple[Rule, ...], in_fork: bool = False) -> _Compiled:
     with _COMPILED_LOCK:
         if rules not in _COMPILED:
-            _COMPILED[rules] = _Compiled(rules)
+            _COMPILED[rules] = compiled_in_fork(rules) if in_fork else _Compiled(rules)
         return _COMPILED[rules]
+
+
+def compiled_in_fork(rules: tuple[Rule, ...]) -> _Compiled:
+    """The databases compiled by a forked copy of this process, loaded here.
+
+    Compiling pulls Hyperscan's compiler into memory, about 5 MB of code and heap that stay
+    resident in a long-lived process although it never compiles again; loading the
+    serialized databases costs under 1 MB. The fork is this process at this moment (a
+    single-threaded one: the scanner before it serves), it writes the pickled databases to
+    a pipe and exits. If it fails, the databases are compiled here instead.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the fork: nothing it does may return into the caller's code
+        status = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as out:
+                out.write(pickle.dumps(_Compiled(rules), protocol=pickle.HIGHEST_PROTOCOL))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _pid, status = os.waitpid(pid, 0)
+    if status != 0 or not data:
+        log.debug("traffic-guardian: compiling in a fork failed (status %d); compiling here", status)
+        return _Compiled(rules)
+    return pickle.loads(data)  # noqa: S301 - from our own fork, over an anonymous pipe
 
 
 def _literal(keyword: str) -> str:

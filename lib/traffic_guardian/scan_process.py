@@ -435,8 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, PICOCLAW_TRAFFIC_GUARDIAN_HOME=args.home)
     config = load_config(args.config, env)
     engine = Engine.from_config(config, Redactor(config.home.fingerprint_key(create=True)))
-    engine.prefilter.compile()
-    heap.trim()  # Hyperscan's compiler frees about 7 MB when it is done
+    engine.prefilter.compile(in_fork=True)  # Hyperscan's compiler never enters this long-lived process
+    heap.trim()  # what building the engine freed
     ring = mmap.mmap(args.ring_fd, 0, prot=mmap.PROT_READ) if args.ring_fd is not None else None
     serve(engine, sys.stdin.fileno(), sys.stdout.fileno(), ring)
     return 0
