@@ -140,6 +140,23 @@ def test_gate_covers_generated_matches_of_its_rule(rule, data):
     assert runnable is None or runnable == [rule], f"the prefilter skipped {rule.rule_id} on {text!r}"
 
 
+@pytest.mark.parametrize("rule", [rule for rule in GATED if rule.regex.isascii()], ids=lambda rule: rule.rule_id)
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_the_ascii_database_covers_ascii_matches_in_any_case(rule, data):
+    """An ASCII view takes one caseless pass instead of the lowercased one: a match of the
+    rule, its letters' case changed at random where the rule ignores case, still runs it."""
+    text = data.draw(st.from_regex(rule.compiled, fullmatch=False, alphabet=st.characters(codec="ascii")))
+    if rule.flags & re.IGNORECASE:
+        flips = data.draw(st.lists(st.booleans(), min_size=len(text), max_size=len(text)))
+        text = "".join(ch.swapcase() if flip else ch for ch, flip in zip(text, flips, strict=True))
+    lower = text.lower()
+    subject, pattern = rule.subject(text, lower)
+    if not pattern.search(subject) or (rule.keywords and not any(k in lower for k in rule.keywords)):
+        return
+    assert FAST.prefilter.runnable((rule,), text) == [rule], f"the prefilter skipped {rule.rule_id} on {text!r}"
+
+
 # -- the engine finds the same with the prefilter as with the keyword loop --------------------
 
 

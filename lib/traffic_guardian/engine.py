@@ -125,10 +125,15 @@ class Engine:
                    seen: set[tuple], decoded: list[View] | None = None) -> None:
         text = view.text
         claimed = self._scan_known_secrets(exchange, part, view, findings, seen, decoded)
-        lower = text.lower()
+        # An ASCII view is lowercased only if a case-insensitive rule runs on it: the
+        # prefilter does without (prefilter.py).
+        lower = None if text.isascii() else text.lower()
         spans: list | None = None
-        for rule in self._runnable(rules, text, lower):
+        runnable, lower = self._runnable(rules, text, lower)
+        for rule in runnable:
             emitted = 0
+            if lower is None and rule.lowercase_compiled is not None:
+                lower = text.lower()
             subject, pattern = rule.subject(text, lower)
             for match in pattern.finditer(subject):
                 if rule.validate is not None and not rule.validate(match, subject):
@@ -156,12 +161,15 @@ class Engine:
                 if emitted >= MAX_FINDINGS_PER_RULE_PER_PART or len(findings) >= MAX_FINDINGS_PER_EXCHANGE:
                     break
 
-    def _runnable(self, rules: tuple[Rule, ...], text: str, lower: str):
-        """The rules worth running on this view: the prefilter's answer, else each whose keyword occurs."""
+    def _runnable(self, rules: tuple[Rule, ...], text: str, lower: str | None) -> tuple[list[Rule], str | None]:
+        """The rules worth running on this view (the prefilter's answer, else each whose
+        keyword occurs), and text.lower() if it was given or deciding needed it."""
         runnable = self.prefilter.runnable(rules, text, lower)
         if runnable is not None:
-            return runnable
-        return [rule for rule in rules if not rule.keywords or any(keyword in lower for keyword in rule.keywords)]
+            return runnable, lower
+        lower = text.lower() if lower is None else lower
+        return [rule for rule in rules
+                if not rule.keywords or any(keyword in lower for keyword in rule.keywords)], lower
 
     def _expected(self, rule: Rule, secret: str, exchange: Exchange, part: Part) -> bool:
         if rule.provider is None or exchange.direction != OUTBOUND:
@@ -179,7 +187,7 @@ class Engine:
         views when the caller has built them already (views(text)[1:]).
         """
         spans: list[tuple[int, int, str, str]] = []
-        for rule in self._runnable(self.secret_rules, text, text.lower()):
+        for rule in self._runnable(self.secret_rules, text, None)[0]:
             for match in rule.compiled.finditer(text):
                 if rule.validate is not None and not rule.validate(match, text):
                     continue

@@ -2,14 +2,18 @@
 
 Before this, each rule's keywords were looked up one by one (about 130 substring searches
 per view) and every rule whose keyword occurred ran its regex over the whole view, even
-where the regex could never match. Now two Hyperscan databases are compiled once from the
-ruleset and each view is scanned once with each:
+where the regex could never match. Now Hyperscan databases are compiled once from the
+ruleset. A view that is not ASCII is scanned once with each of two:
 
   the lowercase database, over the lowercased view: every keyword as a literal, plus the
     gate of every case-insensitive rule (which the engine matches on the lowercased view);
   the text database, over the view itself: the gates of the case-sensitive rules.
 
-A third, one-pattern database finds whether a view has a run of base64 characters at all
+An ASCII view (most traffic: JSON escapes its non-ASCII) is scanned once, with a third
+database holding both sets, the lowercase one matched caseless, over the view itself: no
+lowercased copy to make, one pass instead of two.
+
+Another, one-pattern database finds whether a view has a run of base64 characters at all
 (decode.base64_runs): most views have none, and one pass of it costs a fifth of the
 translate and search that would otherwise prove it.
 
@@ -23,7 +27,7 @@ that is not valid UTF-8 (lone surrogates from JSON escapes), runnable() returns 
 the engine falls back to the keyword loop. Findings are the same either way. A Prefilter
 is not thread-safe (it owns Hyperscan scratch space, which serves one scan at a time);
 the compiled databases behind it are shared within the process and compiled on first use
-(about 0.4 s), so an engine that never scans, such as the monitor's log redaction, never
+(about 0.6 s), so an engine that never scans, such as the monitor's log redaction, never
 pays for them.
 """
 
@@ -54,7 +58,7 @@ class Prefilter:
         self._position = {id(rule): index for index, rule in enumerate(self.rules)}
         self._enabled = use_hyperscan and hyperscan is not None
         self._compiled: _Compiled | None = None
-        self._scratch: tuple = (None, None, None)
+        self._scratch: tuple = (None, None, None, None)
         self._plans: dict[int, tuple[tuple[Rule, ...], _Plan | None]] = {}
 
     def compile(self, in_fork: bool = False) -> bool:
@@ -74,21 +78,30 @@ class Prefilter:
         """Positions (in rules) of the rules that have a gate."""
         return self._compiled.gated if self.compile() else frozenset()
 
-    def runnable(self, rules: tuple[Rule, ...], text: str, lower: str) -> list[Rule] | None:
-        """The rules (in order) that can match this view; None: no fast path, use the keyword loop."""
+    def runnable(self, rules: tuple[Rule, ...], text: str, lower: str | None = None) -> list[Rule] | None:
+        """The rules (in order) that can match this view; None: no fast path, use the keyword loop.
+
+        lower is text.lower(); only a view that is not ASCII needs it (made here if not given)."""
         if not self.compile():
             return None
         compiled = self._compiled
-        try:
-            text_bytes, lower_bytes = text.encode(), lower.encode()
-        except UnicodeEncodeError:  # lone surrogates: Hyperscan's UTF-8 mode needs valid UTF-8
-            return None
         hits: set[int] = set()
 
         def on_match(number, _start, _end, _flags, _context):
             hits.add(number)
 
-        lower_scratch, text_scratch, _run_scratch = self._scratch
+        lower_scratch, text_scratch, _run_scratch, ascii_scratch = self._scratch
+        if text.isascii():  # O(1): CPython knows
+            compiled.ascii_db.scan(text.encode("ascii"), match_event_handler=on_match, scratch=ascii_scratch)
+            plan = self._plan(rules)
+            if plan is None:
+                return self._each(rules, hits, text.lower(), lower_gates_hold=True)
+            return plan.runnable(rules, hits)
+        lower = text.lower() if lower is None else lower
+        try:
+            text_bytes, lower_bytes = text.encode(), lower.encode()
+        except UnicodeEncodeError:  # lone surrogates: Hyperscan's UTF-8 mode needs valid UTF-8
+            return None
         compiled.lower_db.scan(lower_bytes, match_event_handler=on_match, scratch=lower_scratch)
         if compiled.text_db is not None:
             compiled.text_db.scan(text_bytes, match_event_handler=on_match, scratch=text_scratch)
@@ -190,7 +203,7 @@ class _Plan:
 
 
 class _Compiled:
-    """The two Hyperscan databases of one ruleset, compiled once per process."""
+    """The Hyperscan databases of one ruleset, compiled once per process."""
 
     def __init__(self, rules: tuple[Rule, ...]):
         keywords = sorted({keyword for rule in rules for keyword in rule.keywords})
@@ -208,17 +221,25 @@ class _Compiled:
                     (expression, self.gate_base + index, flags))
         self.lower_db, lower_ids = _compile(lower)
         self.text_db, text_ids = _compile(text)
-        self.gated = frozenset(number - self.gate_base for number in lower_ids | text_ids
+        # For ASCII views, one database over the view itself: what the lowercase database
+        # matches, matched caseless. On ASCII text that is keyword for keyword the same as
+        # matching the lowercased text, and for a gate at least as much (the lowercased
+        # text is one of the texts caseless matching accepts).
+        self.ascii_db, ascii_ids = _compile([(expression, number, flags | hyperscan.HS_FLAG_CASELESS)
+                                             for expression, number, flags in lower] + text)
+        # A gate counts only where every database has it: a rule whose gate one of them
+        # refused runs ungated, whichever database decides.
+        self.gated = frozenset(number - self.gate_base for number in (lower_ids | text_ids) & ascii_ids
                                if number >= self.gate_base)
         self.run_db = _database([(_base64_run(), 0, hyperscan.HS_FLAG_SINGLEMATCH)])
 
     def scratch(self) -> tuple:
         return tuple(hyperscan.Scratch(db) if db is not None else None
-                     for db in (self.lower_db, self.text_db, self.run_db))
+                     for db in (self.lower_db, self.text_db, self.run_db, self.ascii_db))
 
     # Pickled as Hyperscan's own serialized form, so a database compiled in one process
     # can be loaded in another (compiled_in_fork).
-    _DATABASES = ("lower_db", "text_db", "run_db")
+    _DATABASES = ("lower_db", "text_db", "run_db", "ascii_db")
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
