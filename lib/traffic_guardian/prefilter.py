@@ -62,7 +62,7 @@ class Prefilter:
         self._plans: dict[int, tuple[tuple[Rule, ...], _Plan | None]] = {}
 
     def compile(self, in_fork: bool = False) -> bool:
-        """Compile now rather than on the first scan (once per process, about 0.4 s); False
+        """Compile now rather than on the first scan (once per process, about 0.6 s); False
         when there is no fast path. in_fork: compile in a forked process and load the
         result (see compiled_in_fork), for a long-lived process that should not keep
         Hyperscan's compiler resident."""
