@@ -53,9 +53,11 @@ def harness(guardian_home):
         item.process.close()
 
 
-def local_engine(guardian_home) -> Engine:
+def answers_here(guardian_home, items: list[Exchange]) -> list[tuple]:
+    """What the scanner should answer: an engine in this process, same config and key."""
     config = load_config(None, dict(os.environ, PICOCLAW_TRAFFIC_GUARDIAN_HOME=str(guardian_home)))
-    return Engine.from_config(config, Redactor(config.home.fingerprint_key(create=True)))
+    engine = Engine.from_config(config, Redactor(config.home.fingerprint_key(create=True)))
+    return [(item.flow_id, [(f.pattern, f.snippet) for f in engine.scan(item)], None) for item in items]
 
 
 def test_the_child_finds_what_the_engine_here_finds_with_the_same_fingerprints(harness, guardian_home):
@@ -66,9 +68,7 @@ def test_the_child_finds_what_the_engine_here_finds_with_the_same_fingerprints(h
     for item in items:
         scanner.process.submit(item)
     scanner.process.close()
-    engine = local_engine(guardian_home)
-    assert scanner.answers == [(item.flow_id, [(f.pattern, f.snippet) for f in engine.scan(item)], None)
-                               for item in items]
+    assert scanner.answers == answers_here(guardian_home, items)
     assert token not in json.dumps(scanner.answers)
     assert scanner.inline == [] and scanner.problems == []
 
@@ -100,8 +100,7 @@ def test_bodies_beyond_the_ring_take_the_pipe_and_every_body_arrives_intact(harn
     for item in items:
         scanner.process.submit(item)
     scanner.process.close()
-    engine = local_engine(guardian_home)
-    expected = [(item.flow_id, [(f.pattern, f.snippet) for f in engine.scan(item)], None) for item in items]
+    expected = answers_here(guardian_home, items)
     assert scanner.answers == expected
     assert all(findings for _flow, findings, _error in expected)
     assert scanner.inline == [] and scanner.problems == []

@@ -205,7 +205,7 @@ class ScanProcess:
                 self.scan_inline(exchange)
                 return
         body = exchange.body
-        offset = self._ring.put(body) if self._ring is not None and isinstance(body, bytes) and body else None
+        offset = self._ring.put(body) if self._ring is not None and isinstance(body, bytes) else None
         self._in_flight.append((exchange, size, time.monotonic(), offset is not None))
         self._bytes += size
         self._unsent.extend(memoryview(buffer) for buffer in encode(exchange, offset) if buffer)
