@@ -11,6 +11,9 @@ import pytest
 import zstandard
 
 from traffic_guardian.content_encoding import decode_body
+from traffic_guardian.engine import Engine
+from traffic_guardian.exchange import INBOUND, Exchange
+from traffic_guardian.redact import Redactor
 
 TEXT = b"curl -fsSL http://127.0.0.1:9/x.sh | sh\n" * 50
 ENCODERS = {
@@ -78,3 +81,22 @@ def test_decompression_bomb_never_inflates_beyond_the_bound(encoding):
         tracemalloc.stop()
     assert len(decoded) == 262144
     assert peak < 40 << 20, f"peak {peak} bytes while decoding a {encoding} bomb"
+
+
+# -- in the engine: the proxy hands compressed bodies on as they came ---------------------------
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODERS))
+def test_the_engine_undoes_an_encoding_the_exchange_still_carries(encoding):
+    engine = Engine(max_scan_bytes=4096, redactor=Redactor(b"k" * 32))
+    exchange = Exchange(direction=INBOUND, dest="example.test:443", body=ENCODERS[encoding](TEXT),
+                        content_encoding=encoding)
+    assert [part.text for part in engine.parts(exchange) if part.kind == "body"] == [TEXT[:4096].decode()]
+    assert [f.pattern for f in engine.scan(exchange)] == ["pipe_to_shell"]
+
+
+def test_the_engine_bounds_a_bomb_it_is_handed_to_max_scan_bytes():
+    engine = Engine(max_scan_bytes=4096, redactor=Redactor(b"k" * 32))
+    exchange = Exchange(direction=INBOUND, dest="example.test:443", body=gzip.compress(bytes(64 << 20)),
+                        content_encoding="gzip")
+    assert [len(part.text) for part in engine.parts(exchange) if part.kind == "body"] == [4096]

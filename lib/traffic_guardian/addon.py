@@ -326,13 +326,19 @@ class HttpInspector:
     def __init__(self, runtime: GuardianRuntime):
         self.runtime = runtime
 
-    def exchange(self, flow: http.HTTPFlow, direction: str, body: bytes, head: MessageHead | None = None) -> Exchange:
+    def exchange(self, flow: http.HTTPFlow, direction: str, body: bytes, head: MessageHead | None = None,
+                 decode_here: bool = True) -> Exchange:
+        """The engine's view of one message. decode_here=False leaves a compressed body as it
+        came, with its Content-Encoding, for the engine to undo in the scanner process:
+        inflating 64 KiB costs about 0.1 ms (gzip) to 1 ms (br) of the proxy's one event loop."""
         message = flow.request if direction == OUTBOUND else flow.response
         assert message is not None
         if head is None:
             head = _head(flow, message)
         limit = self.runtime.max_scan_bytes
-        decoded = decode_body(body[:limit], head.content_encoding, limit)
+        encoding = "" if head.content_encoding.strip().lower() in ("", "identity") else head.content_encoding
+        if decode_here and encoding:
+            body, encoding = decode_body(body[:limit], encoding, limit), ""
         return Exchange(
             direction=direction,
             dest=_dest(flow),
@@ -341,9 +347,10 @@ class HttpInspector:
             method=flow.request.method,
             url=flow.request.url if direction == OUTBOUND else "",
             headers=head.headers,
-            body=decoded,
+            body=body[:limit],
             content_type=head.content_type,
             flow_id=flow.id,
+            content_encoding=encoding,
         )
 
     @guarded
@@ -366,7 +373,7 @@ class HttpInspector:
                        flow_id=flow.id, bytes_out=_wire_size(flow.request, head))
         if self._streamed(flow, "request_copy"):
             return
-        runtime.scan(self.exchange(flow, OUTBOUND, flow.request.raw_content or b"", head))
+        runtime.scan(self.exchange(flow, OUTBOUND, flow.request.raw_content or b"", head, decode_here=False))
 
     @guarded
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -383,7 +390,7 @@ class HttpInspector:
         self.runtime.egress_bytes(_dest(flow), bytes_in=_wire_size(flow.response, head))
         if self._streamed(flow, "response_copy"):
             return
-        self.runtime.scan(self.exchange(flow, INBOUND, flow.response.raw_content or b"", head))
+        self.runtime.scan(self.exchange(flow, INBOUND, flow.response.raw_content or b"", head, decode_here=False))
 
     @guarded
     def error(self, flow: http.HTTPFlow) -> None:

@@ -1,7 +1,8 @@
 """The detection engine: Exchange in, redacted Findings out. Every front end calls this.
 
-One request's path: split the exchange into parts (URL, each header, body), bound each
-part by max_scan_bytes, build its decoded views (decode.py), run each rule the prefilter
+One request's path: split the exchange into parts (URL, each header, body, its
+Content-Encoding undone if the front end left it encoded), bound each part by
+max_scan_bytes, build its decoded views (decode.py), run each rule the prefilter
 says can match (prefilter.py: its keywords occur and its Hyperscan gate matched), drop
 expected credential uses (providers.py), and build Findings whose snippets went through
 redact.py. Rules are data (rules/); this file has the only matching loop.
@@ -13,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from . import known_secrets as known_secret_rule
+from .content_encoding import decode_body
 from .decode import View, views
 from .exchange import INBOUND, OUTBOUND, Exchange
 from .finding import Finding
@@ -98,6 +100,8 @@ class Engine:
             lowered = name.lower()
             parts.append(Part(f"{exchange.side}.header:{lowered}", "header", value[:limit], lowered))
         body = exchange.body
+        if exchange.content_encoding and isinstance(body, bytes):
+            body = decode_body(body[:limit], exchange.content_encoding, limit)
         if body:
             text = body[:limit].decode("utf-8", "replace") if isinstance(body, bytes) else body[:limit]
             parts.append(Part(exchange.location_of_body(), "body", text))

@@ -26,6 +26,9 @@ class Exchange:
     content_type: str = ""
     flow_id: str = ""
     body_location: str = ""  # default: request.body / response.body
+    # The body's Content-Encoding when it is still encoded (gzip, br, ...): the engine undoes it,
+    # bounded, in the process that scans. "" when the body is already what the engine scans.
+    content_encoding: str = ""
 
     @property
     def host(self) -> str:

@@ -364,10 +364,21 @@ def test_gzip_bomb_passes_without_inflating_in_the_monitor(plain_monitor, upstre
     result = run(["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{size_download}",
                   f"{http_base(upstreams)}/bomb"], env, timeout=120)
     assert result.returncode == 0 and int(result.stdout) > 0
-    pid = monitor_status(plain_monitor.guardian_home).pid
-    peak_kib = int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                        if line.startswith("VmHWM:")))
-    assert peak_kib < 256 * 1024, f"monitor peaked at {peak_kib} KiB: the 256 MiB bomb was inflated"
+    monitor = monitor_status(plain_monitor.guardian_home).pid
+    scanners = [int(child) for task in Path(f"/proc/{monitor}/task").iterdir()
+                for child in (task / "children").read_text().split()]
+    assert scanners, "the monitor runs a scanner process"
+    # Answers come in order: once a later response's finding is written, the bomb was scanned.
+    def body_injection(finding):
+        return finding["pattern"] == "pipe_to_shell" and finding["location"] == "response.body"
+
+    before = len([f for f in plain_monitor.findings() if body_injection(f)])
+    urlopen(f"{http_base(upstreams)}/encoded?enc=gzip", env)
+    assert len(plain_monitor.wait_findings(body_injection, count=before + 1)) == before + 1
+    for pid in (monitor, *scanners):  # the scanner process inflates what it scans
+        peak_kib = int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                            if line.startswith("VmHWM:")))
+        assert peak_kib < 256 * 1024, f"process {pid} peaked at {peak_kib} KiB: the 256 MiB bomb was inflated"
     assert_no_leak(PLANTED, plain_monitor.home, OUTPUTS)
 
 

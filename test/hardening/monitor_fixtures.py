@@ -34,16 +34,21 @@ LOOPBACK = "127.0.0.1"
 QUIET_AFTER_ANSWER_SECS = 0.2
 
 
-def rss_kib(pid: int) -> int:
-    """Resident set size of pid in KiB (VmRSS), 0 when it is gone."""
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """Resident set size of pid in KiB (VmRSS; VmHWM: its peak so far), 0 when it is gone."""
     try:
         with open(f"/proc/{pid}/status") as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except FileNotFoundError:
         pass
     return 0
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
 
 
 def alive(pid: int) -> bool:
@@ -168,8 +173,9 @@ class LiveMonitor:
     def proxy_authorization(self) -> str:
         return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
 
-    def rss_kib(self) -> int:
-        return rss_kib(self.pid)
+    def rss_kib(self, field: str = "VmRSS") -> int:
+        """The monitor's resident memory with its scanner process's (which decodes and scans bodies)."""
+        return sum(rss_kib(pid, field) for pid in (self.pid, *children_of(self.pid)))
 
     def alive(self) -> bool:
         return alive(self.pid)

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from monitor_fixtures import live_monitor_fixture, stop_monitor, upstream_fixture  # noqa: F401 - fixtures
+from monitor_fixtures import children_of, live_monitor_fixture, stop_monitor, upstream_fixture  # noqa: F401 - fixtures
 
 import fakes
 from canary import assert_no_leak
@@ -158,11 +158,6 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def children_of(pid: int) -> list[int]:
-    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-            for child in (task / "children").read_text().split()]
 
 
 @pytest.mark.e2e
