@@ -107,6 +107,24 @@ def test_explicit_allowlist_with_picoclaw_entry_and_empty_list():
     assert policy(None, derived=()).check("anything.test:443", "https") is None  # no PicoClaw config: off
 
 
+def test_a_verdict_follows_the_derived_hosts_when_the_picoclaw_config_changes():
+    derived = ["api.openai.com"]
+    check = EgressPolicy(None, lambda: tuple(derived), 0).check
+    assert check("api.anthropic.com:443", "https") is not None
+    derived.append("api.anthropic.com")  # the operator added a provider; the config reloaded
+    assert check("api.anthropic.com:443", "https") is None
+    derived.remove("api.openai.com")
+    assert check("api.openai.com:443", "https") is not None
+
+
+def test_remembered_verdicts_are_bounded():
+    policy = EgressPolicy(["ok.test"], lambda: (), 0, max_tracked=10)
+    for number in range(100):
+        policy.allows(f"host{number}.test")
+    assert len(policy._verdicts) <= 10
+    assert policy.allows("ok.test") and not policy.allows("host5.test")
+
+
 def test_snippet_goes_through_redaction():
     check = EgressPolicy(["ok.test"], lambda: (), 60, redact=lambda text: text.replace("leaky", "[X]")).check
     assert "[X]" in check("leaky.evil.test:443", "https").snippet

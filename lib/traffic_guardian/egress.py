@@ -173,6 +173,11 @@ class EgressPolicy:
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
         self._lock = threading.Lock()
+        # Every request asks; a gateway talks to a handful of hosts, and matching each against
+        # a dozen globs cost more than the rest of the egress bookkeeping. Verdicts hold while
+        # the globs they were decided against do (a PicoClaw config reload changes them).
+        self._verdicts: dict[tuple[str, str | None], bool] = {}
+        self._verdicts_globs: tuple[str, ...] | None = None
 
     def globs(self) -> tuple[str, ...]:
         entries = [DERIVED] if self.allowlist is None else self.allowlist
@@ -183,9 +188,16 @@ class EgressPolicy:
 
     def allows(self, host: str, sni: str | None = None) -> bool:
         globs = self.globs()
-        if not globs or is_loopback(host):
-            return True
-        return host_matches(host, globs) or bool(sni) and host_matches(sni, globs)
+        if globs != self._verdicts_globs:
+            self._verdicts, self._verdicts_globs = {}, globs
+        verdict = self._verdicts.get((host, sni))
+        if verdict is None:
+            verdict = (not globs or is_loopback(host) or host_matches(host, globs)
+                       or bool(sni) and host_matches(sni, globs))
+            if len(self._verdicts) >= self.max_tracked:
+                self._verdicts.clear()
+            self._verdicts[(host, sni)] = verdict
+        return verdict
 
     def check(self, dest: str, protocol: str, *, source: str = "unknown", sni: str | None = None,
               flow_id: str = "") -> Finding | None:
