@@ -7,12 +7,15 @@ import asyncio
 import json
 import os
 import signal
+import threading
 import time
 
 import pytest
 
 import fakes
 from canary import assert_no_leak
+from polling import poll
+from traffic_guardian import scan_process
 from traffic_guardian.body_ring import RING_BYTES
 from traffic_guardian.config import load_config
 from traffic_guardian.engine import Engine
@@ -220,3 +223,28 @@ def test_a_scan_error_in_the_child_comes_back_redacted(harness, guardian_home):
     [(_flow, _findings, error)] = scanner.answers
     assert error and key not in error
     assert_no_leak([key], guardian_home, [json.dumps(scanner.answers)])
+
+
+def test_the_child_gives_its_heap_back_once_a_burst_is_over(monkeypatch):
+    trims = []
+    monkeypatch.setattr(scan_process.heap, "trim", lambda: trims.append(time.monotonic()))
+    monkeypatch.setattr(scan_process, "IDLE_TRIM_SECS", 0.05)
+    to_child, from_monitor = os.pipe()
+    from_child, to_monitor = os.pipe()
+    engine = Engine(redactor=Redactor(b"k" * 32))
+    child = threading.Thread(target=scan_process.serve, args=(engine, to_child, to_monitor))
+    child.start()
+    try:
+        time.sleep(0.2)
+        assert trims == []  # nothing scanned yet: nothing to give back
+        os.write(from_monitor, b"".join(encode(exchange("x" * 5000, 1))))
+        assert os.read(from_child, 1 << 16)  # the answer
+        assert poll(lambda: len(trims), lambda count: count >= 1, 10) == 1  # once the burst is over
+        time.sleep(0.3)
+        assert len(trims) == 1  # and not again while it stays idle
+    finally:
+        os.close(from_monitor)
+        child.join(timeout=10)
+        for fd in (to_child, from_child, to_monitor):
+            os.close(fd)
+    assert not child.is_alive()
