@@ -6,13 +6,17 @@ LLM answer), since injection rules run on inbound exchanges only.
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import fakes
 from traffic_guardian.engine import Engine
 from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
 from traffic_guardian.rules import RULESET
+from traffic_guardian.rules.validators import DOWNLOADER_LOOK_BACK, downloader_earlier_on_line
 
 HOST = "10.9.8.7"
 INJECTION_PATTERNS = ("pipe_to_shell", "shell_exec", "reverse_shell", "destructive_rm", "ssh_key_inject")
@@ -198,3 +202,38 @@ def test_base64_hidden_payload_is_found_in_the_base64_view():
 
 def test_downloader_must_be_on_the_same_line_as_the_pipe():
     assert ("pipe_to_shell", "download_pipe") not in detect("curl -O https://x.example/a\necho ok | bash")
+
+
+# -- pipe_to_shell's look-back for a downloader -------------------------------------------------
+
+
+DOWNLOADER = re.compile(r"\b(?:curl|wget|fetch|aria2c|Invoke-WebRequest|iwr)\b")
+
+
+def downloader_in_window(match, text: str) -> bool:
+    """The definition: a downloader word in the match's line, at most 400 chars back."""
+    window_start = max(0, match.start() - DOWNLOADER_LOOK_BACK)
+    window_start = text.rfind("\n", window_start, match.start()) + 1 or window_start
+    return DOWNLOADER.search(text, window_start, match.start()) is not None
+
+
+LOOK_BACK_TOKENS = ["curl ", "wget -qO- x ", "| sh", "|bash", "\n", "x" * 50, "perl|", "curlx", "xcurl", " ",
+                    "Invoke-WebRequest ", "a" * 390, "|python3"]
+
+
+@given(st.lists(st.sampled_from(LOOK_BACK_TOKENS), max_size=60),
+       st.lists(st.sampled_from(LOOK_BACK_TOKENS), max_size=20))
+@example(["curl ", "| sh", "\n", "| sh"], [])  # the downloader is on the line before
+@example(["curl ", "| sh", "a" * 390, "x" * 50, "| sh"], [])  # ... or more than 400 chars back
+@example(["| sh", "curl ", "| sh"], ["curl ", "| sh"])  # the second pass starts over
+@example(["curl ", "| sh", "xcurl", "| sh", "curlx", "|bash"], ["| sh"])  # words inside words are not downloaders
+@example(["a" * 390, "curl ", "a" * 390, "| sh", "a" * 390, "| sh", "curl ", "| sh"], [])  # windows with gaps
+def test_the_downloader_look_back_answers_what_searching_each_window_answers(tokens, other_tokens):
+    """The validator searches the text between matches once; each match gets the answer a
+    search of its own window would give, on a second pass and after another text too."""
+    text, other = "".join(tokens), "".join(other_tokens)
+    rule = next(rule for rule in RULESET if rule.rule_id == "pipe_to_shell.download_pipe")
+    for subject in (text, other, text, text):
+        matches = list(rule.compiled.finditer(subject))
+        assert [downloader_earlier_on_line(m, subject) for m in matches] == [
+            downloader_in_window(m, subject) for m in matches]
