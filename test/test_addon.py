@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import logging
 
 import pytest
 from mitmproxy.test import taddons, tflow
@@ -154,3 +156,30 @@ def test_websocket_messages_by_sender_and_history_kept_short(addon, guardian_hom
     found = {(f["pattern"], f["direction"], f["location"]) for f in findings(guardian_home)}
     assert found == {("slack_token", "outbound", "websocket.message"),
                      ("pipe_to_shell", "inbound", "websocket.message")}
+
+
+def test_once_running_the_monitor_makes_no_log_record_below_a_warning(guardian_home, tmp_path, monkeypatch):
+    """mitmproxy leaves the root logger at DEBUG; only warnings are ever shown, so the records
+    below them would only be redacted and dropped."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"scan_process": False}))
+    monkeypatch.setattr(logging.getLogger(), "level", logging.DEBUG)
+    made = []
+    keep = logging.Handler()
+    keep.emit = made.append
+    monkeypatch.setattr(logging.getLogger(), "handlers", [keep])
+    runtime = GuardianRuntime()
+
+    async def run_once():
+        runtime.running()
+        logging.getLogger("mitmproxy.proxy.server").info("127.0.0.1:50000: client connect")
+        logging.getLogger("mitmproxy.proxy.server").warning("a warning still gets through")
+        runtime._counters_task.cancel()
+
+    with taddons.context(runtime) as tctx:
+        tctx.configure(runtime, guardian_home=str(guardian_home), guardian_config=str(config))
+        asyncio.run(run_once())
+    runtime.writer.close()
+    uninstall_record_factory()
+    server_records = [record.getMessage() for record in made if record.name == "mitmproxy.proxy.server"]
+    assert server_records == ["a warning still gets through"]
