@@ -29,26 +29,10 @@ from canary import assert_no_leak
 from conftest import run_script
 from local_servers import free_port, serving
 from polling import poll
+from processes import children_of, rss_kib
 
 LOOPBACK = "127.0.0.1"
 QUIET_AFTER_ANSWER_SECS = 0.2
-
-
-def rss_kib(pid: int, field: str = "VmRSS") -> int:
-    """Resident set size of pid in KiB (VmRSS; VmHWM: its peak so far), 0 when it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith(f"{field}:"):
-                    return int(line.split()[1])
-    except FileNotFoundError:
-        pass
-    return 0
-
-
-def children_of(pid: int) -> list[int]:
-    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-            for child in (task / "children").read_text().split()]
 
 
 def alive(pid: int) -> bool:

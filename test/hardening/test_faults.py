@@ -26,11 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from monitor_fixtures import children_of, live_monitor_fixture, stop_monitor, upstream_fixture  # noqa: F401 - fixtures
+from monitor_fixtures import live_monitor_fixture, stop_monitor, upstream_fixture  # noqa: F401 - fixtures
 
 import fakes
 from canary import assert_no_leak
 from conftest import BUNDLE, run_script
+from processes import children_of
 
 LIB = BUNDLE / "lib"
 
