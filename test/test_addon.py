@@ -67,7 +67,7 @@ def test_a_compressed_body_leaves_the_proxy_still_compressed_for_the_scanner_to_
     exchange carries the wire bytes and their encoding, and the engine undoes it where it scans."""
     runtime, http, _ = addon
     handed = []
-    runtime.scan = handed.append
+    runtime.deferred.hand_off = handed.append
     flow = tflow.tflow(resp=True)
     wire = gzip.compress(INJECTION)
     flow.response.headers["content-encoding"] = "gzip"
@@ -183,3 +183,51 @@ def test_once_running_the_monitor_makes_no_log_record_below_a_warning(guardian_h
     uninstall_record_factory()
     server_records = [record.getMessage() for record in made if record.name == "mitmproxy.proxy.server"]
     assert server_records == ["a warning still gets through"]
+
+
+def test_once_running_the_body_hooks_only_note_and_one_callback_scans_them(guardian_home, tmp_path):
+    """Built together after the hooks, warm in the CPU's caches (deferred_scans.py); the
+    flows themselves are never held back."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"scan_process": False}))
+    runtime = GuardianRuntime()
+    http = HttpInspector(runtime)
+    flow = tflow.tflow(resp=True)
+    flow.response.raw_content = INJECTION
+    seen = {}
+
+    async def run_once():
+        runtime.running()
+        runtime._counters_task.cancel()
+        http.response(flow)
+        seen["in the hook"] = findings(guardian_home)
+        await asyncio.sleep(0.05)
+        seen["after the callback"] = [f["pattern"] for f in findings(guardian_home)]
+
+    with taddons.context(runtime, http) as tctx:
+        tctx.configure(runtime, guardian_home=str(guardian_home), guardian_config=str(config))
+        asyncio.run(run_once())
+    runtime.writer.close()
+    uninstall_record_factory()
+    assert seen == {"in the hook": [], "after the callback": ["pipe_to_shell"]}
+
+
+def test_what_the_hooks_noted_is_scanned_before_the_monitor_stops(guardian_home, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"scan_process": False}))
+    runtime = GuardianRuntime()
+    http = HttpInspector(runtime)
+    flow = tflow.tflow()
+    flow.request.content = fakes.github_token().encode()
+
+    async def run_once():
+        runtime.running()
+        runtime.deferred.delay = 60.0
+        http.request(flow)
+        runtime.done()
+
+    with taddons.context(runtime, http) as tctx:
+        tctx.configure(runtime, guardian_home=str(guardian_home), guardian_config=str(config))
+        asyncio.run(run_once())
+    uninstall_record_factory()
+    assert [f["pattern"] for f in findings(guardian_home)] == ["github_token"]

@@ -1,12 +1,14 @@
 """The mitmdump addon: a thin adapter from mitmproxy flows to the detection engine.
 
-Loaded by mitmdump (`-s addon.py`, started by scripts/start.py through monitor.py). Each
-hook turns what mitmproxy saw into an Exchange (exchange.py) and hands it to the scanner
-process (scan_process.py), whose Engine answers with findings that the FindingWriter
-writes here (without the scanner process: the Engine in this process). The addon only
-observes: it never changes, delays or blocks a message (only a scanner far behind makes
-a hook wait for its answers). Any exception in a hook or a scan is logged redacted and
-swallowed, so a bug here cannot break the exchange.
+Loaded by mitmdump (`-s addon.py`, started by scripts/start.py through monitor.py). What
+the hooks see becomes an Exchange (exchange.py), handed to the scanner process
+(scan_process.py), whose Engine answers with findings that the FindingWriter writes here
+(without the scanner process: the Engine in this process). The body hooks only note the
+message: its Exchange is built and handed off a millisecond later, together with the others
+noted meanwhile (deferred_scans.py), which costs the proxy less than doing it cold in each
+hook. The addon only observes: it never changes, delays or blocks a message (only a
+scanner far behind makes the proxy wait for its answers). Any exception in a hook or a scan
+is logged redacted and swallowed, so a bug here cannot break the exchange.
 
 One small class per concern, sharing a GuardianRuntime:
   GuardianRuntime  options, engine, scanner process, writer, counters, log redaction, counters file
@@ -37,6 +39,7 @@ from traffic_guardian import heap  # noqa: E402
 from traffic_guardian.config import load_config  # noqa: E402
 from traffic_guardian.content_encoding import decode_body  # noqa: E402
 from traffic_guardian.counters import MonitorCounters  # noqa: E402
+from traffic_guardian.deferred_scans import DeferredScans  # noqa: E402
 from traffic_guardian.egress import EgressInventory, EgressPolicy  # noqa: E402
 from traffic_guardian.engine import Engine  # noqa: E402
 from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
@@ -78,6 +81,8 @@ class GuardianRuntime:
         self.egress_policy: EgressPolicy | None = None
         self.run_files: RunFilesKeeper | None = None
         self._trimmed_at = time.monotonic()
+        # Bodies noted by the hooks, built and handed off together once running (deferred_scans.py).
+        self.deferred = DeferredScans(self.scan, self.report_error)
 
     def load(self, loader) -> None:
         install_record_factory(self.redact_log, replace=False)  # before anything can log a URL
@@ -142,6 +147,7 @@ class GuardianRuntime:
         if self.counters is not None and self._counters_task is None:
             self._counters_task = asyncio.get_running_loop().create_task(self._flush_counters_forever())
         self._start_scan_process(asyncio.get_running_loop())
+        self.deferred.start(asyncio.get_running_loop())
 
     def _start_scan_process(self, loop) -> None:
         """The scanner process (scan_process.py), unless config scan_process is off or it cannot start."""
@@ -161,6 +167,7 @@ class GuardianRuntime:
     def done(self) -> None:
         if self._counters_task is not None:
             self._counters_task.cancel()
+        self.deferred.drain()
         if self.scan_process is not None:
             self.scan_process.close()  # every answer still due is written before the log closes
         self.flush_counters(force=True)
@@ -379,7 +386,7 @@ class HttpInspector:
                        flow_id=flow.id, bytes_out=_wire_size(flow.request, head))
         if self._streamed(flow, "request_copy"):
             return
-        runtime.scan(self.exchange(flow, OUTBOUND, flow.request.raw_content or b"", head, decode_here=False))
+        runtime.deferred.add(self.exchange, flow, OUTBOUND, flow.request.raw_content or b"", head, False)
 
     @guarded
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -396,7 +403,7 @@ class HttpInspector:
         self.runtime.egress_bytes(_dest(flow), bytes_in=_wire_size(flow.response, head))
         if self._streamed(flow, "response_copy"):
             return
-        self.runtime.scan(self.exchange(flow, INBOUND, flow.response.raw_content or b"", head, decode_here=False))
+        self.runtime.deferred.add(self.exchange, flow, INBOUND, flow.response.raw_content or b"", head, False)
 
     @guarded
     def error(self, flow: http.HTTPFlow) -> None:
