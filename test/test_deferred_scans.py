@@ -30,6 +30,13 @@ def deferred(handed, errors, **kwargs) -> DeferredScans:
     return DeferredScans(handed.append, lambda where, exc: errors.append((where, str(exc))), **kwargs)
 
 
+def started(handed, errors, **kwargs) -> DeferredScans:
+    """One on the running loop: call it inside asyncio.run."""
+    scans = deferred(handed, errors, **kwargs)
+    scans.start(asyncio.get_running_loop())
+    return scans
+
+
 def names(handed) -> list[str]:
     return [exchange.flow_id for exchange in handed]
 
@@ -42,8 +49,7 @@ def test_without_an_event_loop_each_message_is_handed_off_at_once(handed, errors
 
 def test_once_started_messages_wait_for_one_callback_and_go_in_order(handed, errors):
     async def scenario():
-        scans = deferred(handed, errors, delay=0.01)
-        scans.start(asyncio.get_running_loop())
+        scans = started(handed, errors, delay=0.01)
         for name in ("a", "b", "c"):
             scans.add(build, name)
         assert handed == []  # the hooks only noted them
@@ -58,8 +64,7 @@ def test_once_started_messages_wait_for_one_callback_and_go_in_order(handed, err
 
 def test_the_message_that_fills_the_list_drains_it_at_once(handed, errors):
     async def scenario():
-        scans = deferred(handed, errors, delay=10.0, max_pending=3)
-        scans.start(asyncio.get_running_loop())
+        scans = started(handed, errors, delay=10.0, max_pending=3)
         scans.add(build, "a")
         scans.add(build, "b")
         assert handed == []
@@ -71,8 +76,7 @@ def test_the_message_that_fills_the_list_drains_it_at_once(handed, errors):
 
 def test_a_message_that_fails_to_build_is_reported_and_the_rest_still_go(handed, errors):
     async def scenario():
-        scans = deferred(handed, errors, delay=10.0)
-        scans.start(asyncio.get_running_loop())
+        scans = started(handed, errors, delay=10.0)
         for name in ("a", "bad", "c"):
             scans.add(build, name)
         scans.drain()
@@ -93,8 +97,7 @@ def test_a_failing_hand_off_is_reported_like_a_failing_build(errors):
 
 def test_drain_at_shutdown_hands_off_what_is_still_noted(handed, errors):
     async def scenario():
-        scans = deferred(handed, errors, delay=10.0)
-        scans.start(asyncio.get_running_loop())
+        scans = started(handed, errors, delay=10.0)
         scans.add(build, "a")
         scans.drain()
         assert names(handed) == ["a"]
