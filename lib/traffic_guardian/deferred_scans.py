@@ -25,7 +25,7 @@ from collections.abc import Callable
 from traffic_guardian.exchange import Exchange
 
 DELAY_SECS = 0.001  # a few messages per batch under load; a delay of 0 (the next loop turn) measured worse
-MAX_PENDING = 256  # messages, each holding a body of at most max_scan_bytes
+MAX_PENDING = 256  # messages; each keeps its flow (and body) alive until drained
 
 
 class DeferredScans:
@@ -51,7 +51,7 @@ class DeferredScans:
             self._loop.call_later(self.delay, self.drain)
         self._pending.append((build, args))
         if len(self._pending) >= self.max_pending:
-            self.drain()  # the timer already set finds the list empty
+            self.drain()  # the timer already set drains what is noted by then: at worst early
 
     def drain(self) -> None:
         """Build and hand off everything noted, in the order it was noted. Never raises."""
