@@ -158,29 +158,40 @@ def test_websocket_messages_by_sender_and_history_kept_short(addon, guardian_hom
                      ("pipe_to_shell", "inbound", "websocket.message")}
 
 
+def run_live(runtime, guardian_home, tmp_path, scenario, *others) -> None:
+    """Configure runtime (scanning in this process) beside its other addons, then run
+    scenario() on an event loop once `running` has been called, as mitmdump would."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"scan_process": False}))
+
+    async def live():
+        runtime.running()
+        try:
+            await scenario()
+        finally:
+            runtime._counters_task.cancel()
+
+    with taddons.context(runtime, *others) as tctx:
+        tctx.configure(runtime, guardian_home=str(guardian_home), guardian_config=str(config))
+        asyncio.run(live())
+    runtime.writer.close()
+    uninstall_record_factory()
+
+
 def test_once_running_the_monitor_makes_no_log_record_below_a_warning(guardian_home, tmp_path, monkeypatch):
     """mitmproxy leaves the root logger at DEBUG; only warnings are ever shown, so the records
     below them would only be redacted and dropped."""
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"scan_process": False}))
     monkeypatch.setattr(logging.getLogger(), "level", logging.DEBUG)
     made = []
     keep = logging.Handler()
     keep.emit = made.append
     monkeypatch.setattr(logging.getLogger(), "handlers", [keep])
-    runtime = GuardianRuntime()
 
-    async def run_once():
-        runtime.running()
+    async def scenario():
         logging.getLogger("mitmproxy.proxy.server").info("127.0.0.1:50000: client connect")
         logging.getLogger("mitmproxy.proxy.server").warning("a warning still gets through")
-        runtime._counters_task.cancel()
 
-    with taddons.context(runtime) as tctx:
-        tctx.configure(runtime, guardian_home=str(guardian_home), guardian_config=str(config))
-        asyncio.run(run_once())
-    runtime.writer.close()
-    uninstall_record_factory()
+    run_live(GuardianRuntime(), guardian_home, tmp_path, scenario)
     server_records = [record.getMessage() for record in made if record.name == "mitmproxy.proxy.server"]
     assert server_records == ["a warning still gets through"]
 
@@ -188,46 +199,32 @@ def test_once_running_the_monitor_makes_no_log_record_below_a_warning(guardian_h
 def test_once_running_the_body_hooks_only_note_and_one_callback_scans_them(guardian_home, tmp_path):
     """Built together after the hooks, warm in the CPU's caches (deferred_scans.py); the
     flows themselves are never held back."""
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"scan_process": False}))
     runtime = GuardianRuntime()
     http = HttpInspector(runtime)
     flow = tflow.tflow(resp=True)
     flow.response.raw_content = INJECTION
     seen = {}
 
-    async def run_once():
-        runtime.running()
-        runtime._counters_task.cancel()
+    async def scenario():
         http.response(flow)
         seen["in the hook"] = findings(guardian_home)
         await asyncio.sleep(0.05)
         seen["after the callback"] = [f["pattern"] for f in findings(guardian_home)]
 
-    with taddons.context(runtime, http) as tctx:
-        tctx.configure(runtime, guardian_home=str(guardian_home), guardian_config=str(config))
-        asyncio.run(run_once())
-    runtime.writer.close()
-    uninstall_record_factory()
+    run_live(runtime, guardian_home, tmp_path, scenario, http)
     assert seen == {"in the hook": [], "after the callback": ["pipe_to_shell"]}
 
 
 def test_what_the_hooks_noted_is_scanned_before_the_monitor_stops(guardian_home, tmp_path):
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"scan_process": False}))
     runtime = GuardianRuntime()
     http = HttpInspector(runtime)
     flow = tflow.tflow()
     flow.request.content = fakes.github_token().encode()
 
-    async def run_once():
-        runtime.running()
+    async def scenario():
         runtime.deferred.delay = 60.0
         http.request(flow)
         runtime.done()
 
-    with taddons.context(runtime, http) as tctx:
-        tctx.configure(runtime, guardian_home=str(guardian_home), guardian_config=str(config))
-        asyncio.run(run_once())
-    uninstall_record_factory()
+    run_live(runtime, guardian_home, tmp_path, scenario, http)
     assert [f["pattern"] for f in findings(guardian_home)] == ["github_token"]
