@@ -144,7 +144,7 @@ class Stack:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.processes: list[subprocess.Popen] = []
-        self.homes: list[Path] = []
+        self.homes: dict[Path, Path] = {}  # home -> the bundle whose monitor runs there
 
     def spawn(self, argv: list[str], **kwargs) -> subprocess.Popen:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
@@ -156,12 +156,13 @@ class Stack:
         process = self.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         return json.loads(process.stdout.readline())["port"]
 
-    def bare_mitmdump(self, stream: bool = False) -> tuple[int, int, tuple[str, str]]:
+    def bare_mitmdump(self, stream: bool = False, name: str | None = None) -> tuple[int, int, tuple[str, str]]:
         """mitmdump with the monitor's own flags (launch.monitor_argv) minus the addon; stream=True
-        also streams every body (stream_large_bodies=1), as the addon does for event streams."""
+        also streams every body (stream_large_bodies=1), as the addon does for event streams.
+        name: its files' name in the work directory, for a second one (bench/ab.py --control)."""
         port = free_port()
         user, password = "guardian", base64.urlsafe_b64encode(os.urandom(18)).decode()
-        name = "bare-streaming" if stream else "bare"
+        name = name or ("bare-streaming" if stream else "bare")
         htpasswd = self.workdir / f"{name}.htpasswd"
         import hashlib
 
@@ -176,18 +177,19 @@ class Stack:
         wait_listening(port)
         return port, process.pid, (user, password)
 
-    def guardian(self, name: str, config: dict, extra: tuple[str, ...] = ()) -> dict:
-        """scripts/start.sh --background with a temporary home; returns its state plus timings."""
+    def guardian(self, name: str, config: dict, extra: tuple[str, ...] = (), bundle: Path = BUNDLE) -> dict:
+        """scripts/start.sh --background with a temporary home; returns its state plus timings.
+        bundle: the checkout whose monitor to start (bench/ab.py compares two)."""
         home = self.workdir / name
         home.mkdir(mode=0o700)
         port = free_port()
         (home / "config.json").write_text(json.dumps({"listen_port": port, **config}))
         env = self.guardian_env(home)
         started = time.monotonic()
-        process = subprocess.Popen(["bash", str(BUNDLE / "scripts" / "start.sh"), "--background", *extra],
+        process = subprocess.Popen(["bash", str(bundle / "scripts" / "start.sh"), "--background", *extra],
                                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE)
-        self.homes.append(home)
+        self.homes[home] = bundle
         listening = wait_listening(port, timeout=60)
         out, err = process.communicate(timeout=60)
         returned = time.monotonic() - started
@@ -207,10 +209,9 @@ class Stack:
         return env
 
     def stop_guardian(self, home: Path) -> None:
-        subprocess.run([PYTHON, str(BUNDLE / "scripts" / "stop.py")], env=self.guardian_env(home),
+        bundle = self.homes.pop(home, BUNDLE)
+        subprocess.run([PYTHON, str(bundle / "scripts" / "stop.py")], env=self.guardian_env(home),
                        capture_output=True, timeout=60)
-        if home in self.homes:
-            self.homes.remove(home)
 
     def close(self) -> None:
         for home in list(self.homes):
