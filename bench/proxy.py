@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -117,6 +118,14 @@ def _children(pid: int) -> list[int]:
     return children
 
 
+def write_htpasswd(path: Path) -> tuple[str, str]:
+    """A fresh proxy user for mitmproxy's proxyauth ({SHA} htpasswd, as launch.write_credentials)."""
+    user, password = "guardian", base64.urlsafe_b64encode(os.urandom(18)).decode()
+    digest = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()  # noqa: S324 (htpasswd {SHA})
+    path.write_text(f"{user}:{{SHA}}{digest}\n")
+    return user, password
+
+
 def ensure_wrk() -> str:
     found = shutil.which("wrk")
     if found:
@@ -156,25 +165,23 @@ class Stack:
         process = self.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         return json.loads(process.stdout.readline())["port"]
 
-    def bare_mitmdump(self, stream: bool = False, name: str | None = None) -> tuple[int, int, tuple[str, str]]:
+    def bare_mitmdump(self, stream: bool = False, name: str | None = None, prefix: tuple[str, ...] = (),
+                      timeout: float = 30.0) -> tuple[int, int, tuple[str, str]]:
         """mitmdump with the monitor's own flags (launch.monitor_argv) minus the addon; stream=True
         also streams every body (stream_large_bodies=1), as the addon does for event streams.
-        name: its files' name in the work directory, for a second one (bench/ab.py --control)."""
+        name: its files' name in the work directory, for a second one (bench/ab.py --control).
+        prefix: a command to run it under (bench/instructions.py: valgrind), timeout its start."""
         port = free_port()
-        user, password = "guardian", base64.urlsafe_b64encode(os.urandom(18)).decode()
         name = name or ("bare-streaming" if stream else "bare")
         htpasswd = self.workdir / f"{name}.htpasswd"
-        import hashlib
-
-        digest = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()  # noqa: S324 (htpasswd {SHA})
-        htpasswd.write_text(f"{user}:{{SHA}}{digest}\n")
-        argv = [MITMDUMP, "--listen-host", LOOPBACK, "--listen-port", str(port),
+        user, password = write_htpasswd(htpasswd)
+        argv = [*prefix, MITMDUMP, "--listen-host", LOOPBACK, "--listen-port", str(port),
                 "--set", f"confdir={self.workdir / (name + '-confdir')}", "--set", "flow_detail=0",
                 "--set", "termlog_verbosity=warn", "--set", f"proxyauth=@{htpasswd}"]
         if stream:
             argv += ["--set", "stream_large_bodies=1"]
         process = self.spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_listening(port)
+        wait_listening(port, timeout)
         return port, process.pid, (user, password)
 
     def guardian(self, name: str, config: dict, extra: tuple[str, ...] = (), bundle: Path = BUNDLE) -> dict:

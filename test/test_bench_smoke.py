@@ -19,7 +19,7 @@ import detector  # noqa: E402
 import proxy  # noqa: E402
 
 
-@pytest.mark.parametrize("script", ["detector.py", "proxy.py", "upstream.py", "ab.py"])
+@pytest.mark.parametrize("script", ["detector.py", "proxy.py", "upstream.py", "ab.py", "instructions.py"])
 def test_bench_scripts_have_help(script):
     done = subprocess.run([sys.executable, str(BENCH / script), "--help"], capture_output=True, timeout=30)
     assert done.returncode == 0 and b"usage" in done.stdout
