@@ -8,12 +8,14 @@ import json
 import logging
 
 import pytest
+from mitmproxy import hooks
 from mitmproxy.test import taddons, tflow
 from mitmproxy.websocket import WebSocketMessage
 from wsproto.frame_protocol import Opcode
 
 import fakes
-from traffic_guardian.addon import GuardianRuntime, HttpInspector, WebSocketInspector
+from traffic_guardian import addon as addon_script
+from traffic_guardian.addon import GuardianRuntime, HttpInspector, TlsPassthrough, WebSocketInspector
 from traffic_guardian.log_redaction import uninstall_record_factory
 from traffic_guardian.stream_copy import StreamCopy
 
@@ -30,6 +32,21 @@ def addon(guardian_home):
     if runtime.writer is not None:
         runtime.writer.close()
     uninstall_record_factory()
+
+
+def test_mitmproxy_walks_one_addon_that_routes_each_hook_to_the_class_that_owns_it():
+    # mitmproxy looks up every event on every addon it has; the script gives it one.
+    (only,) = addon_script.addons
+    assert only.runtime is addon_script.runtime
+    for owner in (GuardianRuntime, HttpInspector, WebSocketInspector, TlsPassthrough):
+        owned = [name for name in hooks.all_hooks if name in vars(owner)]
+        assert owned, owner
+        for name in owned:
+            method = getattr(only, name)
+            assert isinstance(method.__self__, owner) and method.__func__ is vars(owner)[name], name
+    assert {name for name in hooks.all_hooks if hasattr(only, name)} == {
+        name for owner in (GuardianRuntime, HttpInspector, WebSocketInspector, TlsPassthrough)
+        for name in hooks.all_hooks if name in vars(owner)}
 
 
 def findings(home) -> list[dict]:

@@ -10,7 +10,8 @@ hook. The addon only observes: it never changes, delays or blocks a message (onl
 scanner far behind makes the proxy wait for its answers). Any exception in a hook or a scan
 is logged redacted and swallowed, so a bug here cannot break the exchange.
 
-One small class per concern, sharing a GuardianRuntime:
+One small class per concern, sharing a GuardianRuntime; mitmproxy sees one GuardianAddon
+that routes each hook to the class that owns it:
   GuardianRuntime  options, engine, scanner process, writer, counters, log redaction, counters file
   HttpInspector    requests (outbound) and responses (inbound), bounded and decoded;
                    large or streamed bodies pass through a StreamCopy (stream_copy.py)
@@ -490,5 +491,27 @@ class TlsPassthrough:
                             data.client_hello.sni, source=_peer_of(data.context.client))
 
 
+class GuardianAddon:
+    """The one object mitmproxy sees: each hook is the bound method of the concern class that owns it.
+
+    mitmproxy walks every addon on every event (about 16 per HTTP request: connection,
+    headers, bodies, ...) to look up a handler, whether or not the addon has one. With the
+    four concern objects registered, that walk cost more Python calls per request than our
+    own hooks (bench/instructions.py); one object routing to them keeps the classes apart
+    and the walk short.
+    """
+
+    def __init__(self, runtime: GuardianRuntime):
+        self.runtime = runtime
+        http_inspector, websocket, tls = HttpInspector(runtime), WebSocketInspector(runtime), TlsPassthrough(runtime)
+        self.load, self.configure = runtime.load, runtime.configure
+        self.running, self.done = runtime.running, runtime.done
+        self.requestheaders, self.request = http_inspector.requestheaders, http_inspector.request
+        self.responseheaders, self.response = http_inspector.responseheaders, http_inspector.response
+        self.error = http_inspector.error
+        self.websocket_message = websocket.websocket_message
+        self.tls_clienthello = tls.tls_clienthello
+
+
 runtime = GuardianRuntime()
-addons = [runtime, HttpInspector(runtime), WebSocketInspector(runtime), TlsPassthrough(runtime)]
+addons = [GuardianAddon(runtime)]
