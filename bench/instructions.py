@@ -3,8 +3,8 @@
 a figure the host's speed does not move.
 
 Throughput ratios on this kind of host swing by tens of percent between rounds (a second
-bare mitmdump against the first ranges about x0.8-1.15 per round, see bench/ab.py
---control), so a change of a few percent cannot be seen in them. Valgrind's callgrind
+bare mitmdump against the first ranged x0.71-1.37 per round, see bench/ab.py --control),
+so a change of a few percent cannot be seen in them. Valgrind's callgrind
 counts the instructions a process executes, the same for the same work whatever else the
 machine does. Each way runs under callgrind with instrumentation off until the load:
 

@@ -496,9 +496,9 @@ class GuardianAddon:
 
     mitmproxy walks every addon on every event (about 16 per HTTP request: connection,
     headers, bodies, ...) to look up a handler, whether or not the addon has one. With the
-    four concern objects registered, that walk cost more Python calls per request than our
-    own hooks (bench/instructions.py); one object routing to them keeps the classes apart
-    and the walk short.
+    four concern objects registered, that walk took about 90k instructions of the proxy per
+    64 KiB POST, 1% of what bare mitmdump spends on it (bench/instructions.py); one object
+    routing to them keeps the classes apart and the walk short.
     """
 
     def __init__(self, runtime: GuardianRuntime):
