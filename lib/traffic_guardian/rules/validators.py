@@ -125,6 +125,15 @@ class _Downloaders(threading.local):
         self.searched_to = 0
         self.starts: list[int] = []
         self.ends: list[int] = []
+        self.whole_text: str | None = None  # the text any_in() last answered for
+        self.whole_text_has_one = False
+
+    def any_in(self, text: str) -> bool:
+        """Whether a downloader word occurs anywhere in text: one search per text, so a body of
+        '| sh' or 'perl|' repeats with no downloader at all costs each match one test."""
+        if text is not self.whole_text:
+            self.whole_text, self.whole_text_has_one = text, _DOWNLOADER.search(text) is not None
+        return self.whole_text_has_one
 
     def inside(self, text: str, start: int, end: int) -> bool:
         """Whether a whole downloader word lies in text[start:end]."""
@@ -151,6 +160,8 @@ def downloader_earlier_on_line(match: re.Match, text: str) -> bool:
     start would make a long line of '| bash' repeats quadratic; and the text between two
     matches is searched for downloaders once (_Downloaders), not once per match.
     """
+    if not _downloaders.any_in(text):
+        return False
     window_start = max(0, match.start() - DOWNLOADER_LOOK_BACK)
     window_start = text.rfind("\n", window_start, match.start()) + 1 or window_start
     return _downloaders.inside(text, window_start, match.start())
