@@ -505,7 +505,8 @@ def print_table(records: list[dict]) -> None:
               f"{d['p50_ms']:>6.2f} {b['p50_ms']:>7.2f} {g['p50_ms']:>7.2f} {record['guardian_added_p50_ms']:>+7.2f} | "
               f"{d['p99_ms']:>6.2f} {b['p99_ms']:>7.2f} {g['p99_ms']:>7.2f}  {ok[record.get('met')]}")
             if record.get("p50_judged") is False:
-                p(f"  {'':<14} (+p50 at c32 is queueing, 32 / throughput: judged by the throughput ratio)")
+                c = record["concurrency"]
+                p(f"  {'':<14} (+p50 at c{c} is queueing, {c} / throughput: judged by the throughput ratio)")
         elif kind == "rss":
             b, g = record["bare"], record["guardian"]
             p(f"\nRSS ({record['load']})")
