@@ -34,8 +34,6 @@ import argparse
 import base64
 import http.client
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,20 +51,6 @@ DRAIN_SECS = 1.0  # after the last request: the deferred hand-off (1 ms) and the
 START_TIMEOUT_SECS = 300.0  # mitmdump under valgrind starts in 10-60 s
 BODY = proxy.POST_BODY_BYTES * b"x"
 SCENARIOS = {"post_64k": ("POST", "/echo"), "get_small": ("GET", "/small")}
-
-
-def ensure_valgrind() -> str:
-    found = shutil.which("valgrind")
-    if not found and os.geteuid() == 0 and shutil.which("apt-get"):
-        proxy.log("valgrind not found: installing the Debian package valgrind with apt-get")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "valgrind"], env=env, capture_output=True)
-        found = shutil.which("valgrind")
-    if not found or not shutil.which("callgrind_control"):
-        raise SystemExit("instructions.py: valgrind (Debian package 'valgrind') is missing and could not be "
-                         "installed here: run 'sudo apt-get install valgrind' and retry")
-    return found
 
 
 class Callgrind:
@@ -167,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--requests must be at least 1")
     if args.other is not None and not (args.other / "scripts" / "start.sh").is_file():
         parser.error(f"--other {args.other}: no scripts/start.sh there (a checkout of this bundle?)")
-    valgrind = ensure_valgrind()
+    valgrind = proxy.ensure_debian_tool("valgrind", "valgrind", "instruction counts")
+    proxy.ensure_debian_tool("callgrind_control", "valgrind", "instruction counts")
     record: dict = {"bench": "instructions", "scenario": args.scenario, "requests": args.requests}
     with tempfile.TemporaryDirectory(prefix="tg-instr-") as tmp:
         stack = proxy.Stack(Path(tmp))

@@ -126,22 +126,28 @@ def write_htpasswd(path: Path) -> tuple[str, str]:
     return user, password
 
 
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
+def ensure_debian_tool(command: str, package: str, what: str) -> str:
+    """The path of command, installing Debian's package with apt-get when it is missing and
+    we are allowed to (root); otherwise the run explains and stops."""
+    found = shutil.which(command)
     if found:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        log("wrk not found: installing the Debian package wrk with apt-get")
+        log(f"{command} not found: installing the Debian package {package} with apt-get")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True)
-        if not shutil.which("wrk"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], env=env, capture_output=True)
+        if not shutil.which(command):
             subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True)
-        found = shutil.which("wrk")
+            subprocess.run(["apt-get", "install", "-y", "-qq", package], env=env, capture_output=True)
+        found = shutil.which(command)
     if not found:
-        raise SystemExit("proxy.py: wrk (the HTTP load generator, Debian package 'wrk') is missing and could "
-                         "not be installed here: run 'sudo apt-get install wrk' and retry")
+        raise SystemExit(f"{Path(sys.argv[0]).name}: {command} ({what}, Debian package '{package}') is missing "
+                         f"and could not be installed here: run 'sudo apt-get install {package}' and retry")
     return found
+
+
+def ensure_wrk() -> str:
+    return ensure_debian_tool("wrk", "wrk", "the HTTP load generator")
 
 
 # -- the processes under test ------------------------------------------------------------------
