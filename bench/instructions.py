@@ -164,16 +164,14 @@ def main(argv: list[str] | None = None) -> int:
 
             def under(way: str) -> tuple[tuple[str, ...], Path]:
                 out = dumps.resolve() / f"callgrind-{way}"
-                return (valgrind, "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-                        proxy.PYTHON), out
+                return (valgrind, "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"), out
 
-            prefix, out = under("bare")
-            port, pid, auth = stack.bare_mitmdump(prefix=prefix, timeout=START_TIMEOUT_SECS)
+            prefix, out = under("bare")  # mitmdump is a script: valgrind runs its python
+            port, pid, auth = stack.bare_mitmdump(prefix=(*prefix, proxy.PYTHON), timeout=START_TIMEOUT_SECS)
             record["bare"] = measure("bare", port, pid, auth, out, upstream, args.scenario, args.requests)
             others = [("other", args.other.resolve())] if args.other is not None else []
             for way, bundle in [*others, ("guardian", proxy.BUNDLE)]:
-                prefix, out = under(way)
-                prefix = prefix[:-1]  # the monitor's command line starts with its own python
+                prefix, out = under(way)  # the monitor's command line starts with its own python
                 port, pid, auth = monitor_under(stack, way, bundle, prefix)
                 record[way] = measure(way, port, pid, auth, out, upstream, args.scenario, args.requests)
         except (RuntimeError, OSError, subprocess.SubprocessError, ValueError, StopIteration) as exc:

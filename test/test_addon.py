@@ -38,15 +38,15 @@ def test_mitmproxy_walks_one_addon_that_routes_each_hook_to_the_class_that_owns_
     # mitmproxy looks up every event on every addon it has; the script gives it one.
     (only,) = addon_script.addons
     assert only.runtime is addon_script.runtime
-    for owner in (GuardianRuntime, HttpInspector, WebSocketInspector, TlsPassthrough):
-        owned = [name for name in hooks.all_hooks if name in vars(owner)]
+    owned_by = {owner: [name for name in hooks.all_hooks if name in vars(owner)]
+                for owner in (GuardianRuntime, HttpInspector, WebSocketInspector, TlsPassthrough)}
+    for owner, owned in owned_by.items():
         assert owned, owner
         for name in owned:
             method = getattr(only, name)
             assert isinstance(method.__self__, owner) and method.__func__ is vars(owner)[name], name
     assert {name for name in hooks.all_hooks if hasattr(only, name)} == {
-        name for owner in (GuardianRuntime, HttpInspector, WebSocketInspector, TlsPassthrough)
-        for name in hooks.all_hooks if name in vars(owner)}
+        name for owned in owned_by.values() for name in owned}
 
 
 def findings(home) -> list[dict]:
