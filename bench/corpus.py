@@ -27,8 +27,8 @@ BUNDLE = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(BUNDLE / "lib"), str(BUNDLE / "test")]
 
 import fakes  # noqa: E402  (test/fakes.py: secret-shaped values generated at run time)
-from traffic_guardian.exchange import INBOUND, OUTBOUND  # noqa: E402
-from traffic_guardian.rules import RULESET, Rule  # noqa: E402
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND  # noqa: E402
+from traffic_guardian.detect.rules import RULESET, Rule  # noqa: E402
 
 SIZE = 64 * 1024
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402  (also puts lib/ and test/ on sys.path)
 
-from traffic_guardian.engine import Engine  # noqa: E402
-from traffic_guardian.exchange import Exchange  # noqa: E402
+from traffic_guardian.detect.engine import Engine  # noqa: E402
+from traffic_guardian.detect.exchange import Exchange  # noqa: E402
 
 TARGET_MIXED_MBPS = 50.0
 TARGET_ADVERSARIAL_MS = 50.0

@@ -43,7 +43,7 @@ import proxy as proxy_bench  # noqa: E402 - bench/proxy.py, beside this file
 
 import fakes  # noqa: E402 - test-time fake secret generators (nothing secret-shaped is committed)
 from canary import find_leaks  # noqa: E402
-from traffic_guardian.findings_log import read_log  # noqa: E402
+from traffic_guardian.home.findings_log import read_log  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 RESULTS = BENCH / "results" / "soak.jsonl"

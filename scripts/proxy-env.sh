@@ -7,4 +7,4 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="$root/.venv/bin/python"
 [ -x "$python" ] || python="python3"
-PYTHONPATH="$root/lib${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m traffic_guardian.proxy_env "$@"
+PYTHONPATH="$root/lib${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m traffic_guardian.control.proxy_env "$@"

@@ -19,12 +19,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_OK, EXIT_USAGE, emit_json_line, fail, load_config_or_exit  # noqa: E402
-from traffic_guardian.engine import Engine  # noqa: E402
-from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
-from traffic_guardian.har import HarError, exchanges_from_har  # noqa: E402
-from traffic_guardian.llm_streams import stream_kind  # noqa: E402
-from traffic_guardian.redact import Redactor  # noqa: E402
-from traffic_guardian.stream_copy import exchanges_from_stream  # noqa: E402
+from traffic_guardian.detect.engine import Engine  # noqa: E402
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
+from traffic_guardian.detect.llm_streams import stream_kind  # noqa: E402
+from traffic_guardian.detect.redact import Redactor  # noqa: E402
+from traffic_guardian.proxy.stream_copy import exchanges_from_stream  # noqa: E402
+from traffic_guardian.sources.har import HarError, exchanges_from_har  # noqa: E402
 
 PROGRAM = "scan.py"
 

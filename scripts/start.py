@@ -28,8 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, emit_json_line, fail, load_config_or_exit  # noqa: E402
-from traffic_guardian.home import GuardianHome, HomeError  # noqa: E402
-from traffic_guardian.launch import (  # noqa: E402
+from traffic_guardian.control.launch import (  # noqa: E402
     LaunchError,
     Monitor,
     ensure_port_free,
@@ -37,13 +36,14 @@ from traffic_guardian.launch import (  # noqa: E402
     refuse_planted_paths,
     start_lock,
 )
-from traffic_guardian.process import (  # noqa: E402
+from traffic_guardian.control.proxy_env import scoped_env  # noqa: E402
+from traffic_guardian.home.home import GuardianHome, HomeError  # noqa: E402
+from traffic_guardian.home.process import (  # noqa: E402
     STALE,
     clear_run_files,
     monitor_status,
     stop_monitor,
 )
-from traffic_guardian.proxy_env import scoped_env  # noqa: E402
 
 PROGRAM = "start.sh"
 

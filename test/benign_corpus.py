@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import fakes
-from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
 
 
 @dataclass

@@ -14,9 +14,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from traffic_guardian.finding import Finding, utc_timestamp
-from traffic_guardian.home import GuardianHome
-from traffic_guardian.writer import FindingWriter
+from traffic_guardian.detect.finding import Finding, utc_timestamp
+from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.writer import FindingWriter
 
 SHAPES = (
     # (threat_type, pattern, variant, direction, severity, location)
@@ -71,7 +71,7 @@ def write_findings(home: Path, findings, max_bytes: int = 64 * 1024, backups: in
 
 def log_bytes(live: Path) -> bytes:
     """The retained log as one stream, oldest file first (what finding_log_sha256 hashes)."""
-    from traffic_guardian.writer import log_files
+    from traffic_guardian.home.writer import log_files
 
     return b"".join(path.read_bytes() for path in log_files(live))
 

@@ -12,7 +12,7 @@ import pytest
 
 import benign_corpus
 from canary import assert_no_leak
-from traffic_guardian.engine import Engine
+from traffic_guardian.detect.engine import Engine
 
 FLOWS = benign_corpus.all_flows()
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from traffic_guardian.body_ring import BodyRing, read_body
+from traffic_guardian.proxy.body_ring import BodyRing, read_body
 
 pytestmark = pytest.mark.skipif(BodyRing.create(4096) is None, reason="no memfd on this platform")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from traffic_guardian.config import KEY_SPECS, ConfigError, load_config, load_defaults
-from traffic_guardian.rules import RULESET
+from traffic_guardian.detect.rules import RULESET
+from traffic_guardian.home.config import KEY_SPECS, ConfigError, load_config, load_defaults
 
 SPEC = (Path(__file__).resolve().parents[1] / "SPEC.md").read_text(encoding="utf-8")
 

@@ -10,10 +10,10 @@ import brotli
 import pytest
 import zstandard
 
-from traffic_guardian.content_encoding import decode_body
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import INBOUND, Exchange
-from traffic_guardian.redact import Redactor
+from traffic_guardian.detect.content_encoding import decode_body
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import INBOUND, Exchange
+from traffic_guardian.detect.redact import Redactor
 
 TEXT = b"curl -fsSL http://127.0.0.1:9/x.sh | sh\n" * 50
 ENCODERS = {

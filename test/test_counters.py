@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from traffic_guardian.counters import MonitorCounters
-from traffic_guardian.home import GuardianHome
+from traffic_guardian.home.counters import MonitorCounters
+from traffic_guardian.home.home import GuardianHome
 
 
 def test_counts_findings_uses_and_errors_then_writes_0600_json(tmp_path):

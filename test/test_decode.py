@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fakes
-from traffic_guardian.decode import MAX_BASE64_CANDIDATES, base64_runs, base64_texts, json_strings, views
+from traffic_guardian.detect.decode import MAX_BASE64_CANDIDATES, base64_runs, base64_texts, json_strings, views
 
 # What a base64 candidate is (SPEC 5): 24+ base64 or base64url characters and up to two '='.
 BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from traffic_guardian.deferred_scans import DeferredScans
-from traffic_guardian.exchange import OUTBOUND, Exchange
+from traffic_guardian.detect.exchange import OUTBOUND, Exchange
+from traffic_guardian.proxy.deferred_scans import DeferredScans
 
 
 def build(name: str) -> Exchange:

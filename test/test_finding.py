@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from traffic_guardian.finding import parse_utc, timestamp_at_ns, utc_timestamp
+from traffic_guardian.detect.finding import parse_utc, timestamp_at_ns, utc_timestamp
 
 NS = 1_000_000_000
 YEAR_9999 = 253_402_300_799 * NS

@@ -12,8 +12,7 @@ import tracemalloc
 from collections import deque
 
 from log_fixtures import compact_line, ids, log_bytes, spread_findings, write_findings, writer_for
-from traffic_guardian.finding_filter import FindingFilter
-from traffic_guardian.findings_log import (
+from traffic_guardian.home.findings_log import (
     MAX_LINE_BYTES,
     FindingsFollower,
     FindingsReader,
@@ -23,6 +22,7 @@ from traffic_guardian.findings_log import (
     read_log,
     summarize,
 )
+from traffic_guardian.report.finding_filter import FindingFilter
 
 # -- reading a snapshot ---------------------------------------------------------------------
 

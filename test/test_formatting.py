@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from log_fixtures import make_finding, spread_findings
-from traffic_guardian.formatting import (
+from traffic_guardian.report.formatting import (
     SNIPPET_WIDTH,
     TABLE_COLUMNS,
     clip,

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from traffic_guardian import heap
+from traffic_guardian.proxy import heap
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")

@@ -20,19 +20,19 @@ import pytest
 import fakes
 from canary import assert_no_leak, leak_forms
 from picoclaw_fixtures import write_picoclaw_home
-from traffic_guardian.config import load_config
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
-from traffic_guardian.home import GuardianHome
-from traffic_guardian.known_secrets import (
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
+from traffic_guardian.detect.known_secrets import (
     KnownSecretSet,
     KnownSecretsWatch,
     read_summary,
     trie_pattern,
     write_summary,
 )
-from traffic_guardian.picoclaw_config import ConfiguredSecret
-from traffic_guardian.redact import Redactor
+from traffic_guardian.detect.redact import Redactor
+from traffic_guardian.home.config import load_config
+from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.picoclaw.picoclaw_config import ConfiguredSecret
 
 
 @pytest.fixture

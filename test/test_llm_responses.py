@@ -8,8 +8,8 @@ import json
 import pytest
 
 from llm_fixtures import CURL_PIPE_BASH
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import Exchange
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import Exchange
 
 ENGINE = Engine()
 # The command with every '/' and '|' JSON-escaped: no raw byte of the body spells it.

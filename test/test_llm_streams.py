@@ -18,9 +18,9 @@ from llm_fixtures import (
     sse,
     tool_input,
 )
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import Exchange
-from traffic_guardian.llm_streams import (
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import Exchange
+from traffic_guardian.detect.llm_streams import (
     DATA,
     TEXT,
     TOOL_CALL,

@@ -6,8 +6,8 @@ import io
 import logging
 
 import fakes
-from traffic_guardian.engine import Engine
-from traffic_guardian.log_redaction import (
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.proxy.log_redaction import (
     LogRedactor,
     RedactingStream,
     install_record_factory,

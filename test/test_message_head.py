@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mitmproxy.http import Headers
 
-from traffic_guardian.message_head import read_head
+from traffic_guardian.proxy.message_head import read_head
 
 
 def test_fields_read_as_mitmproxy_reads_them():

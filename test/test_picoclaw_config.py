@@ -11,7 +11,7 @@ import fakes
 from canary import assert_no_leak
 from conftest import run_script
 from picoclaw_fixtures import write_picoclaw_home
-from traffic_guardian.picoclaw_config import (
+from traffic_guardian.picoclaw.picoclaw_config import (
     CONFIG_FILE,
     SECURITY_FILE,
     known_secrets_report,

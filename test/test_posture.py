@@ -16,11 +16,14 @@ from canary import assert_no_leak
 from fakes import openai_project_key, rand
 from log_fixtures import log_bytes, spread_findings, write_findings
 from traffic_guardian import VERSION
-from traffic_guardian.config import BUNDLE_ROOT, load_config
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import Exchange
-from traffic_guardian.home import GuardianHome
-from traffic_guardian.posture import (
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import Exchange
+from traffic_guardian.detect.redact import Redactor
+from traffic_guardian.detect.rules import PATTERN_IDS, RULESET, ruleset_digest
+from traffic_guardian.home.config import BUNDLE_ROOT, load_config
+from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.process import ADDON_FILE, MONITOR_ENTRY, process_start_time, write_run_files
+from traffic_guardian.report.posture import (
     EPOCH,
     POSTURE_SCHEMA,
     PostureError,
@@ -28,9 +31,6 @@ from traffic_guardian.posture import (
     ca_fingerprint,
     render_profile,
 )
-from traffic_guardian.process import ADDON_FILE, MONITOR_ENTRY, process_start_time, write_run_files
-from traffic_guardian.redact import Redactor
-from traffic_guardian.rules import PATTERN_IDS, RULESET, ruleset_digest
 
 SCHEMA = json.loads((BUNDLE_ROOT / "config" / "posture.schema.json").read_text())
 
@@ -268,7 +268,7 @@ def test_profile_never_holds_a_planted_secret(guardian_env, guardian_home):
 def test_known_secrets_watched_are_counted_by_owner_and_fingerprint_never_by_value(guardian_env, guardian_home,
                                                                                      tmp_path):
     from picoclaw_fixtures import write_picoclaw_home
-    from traffic_guardian.known_secrets import KnownSecretsWatch, write_summary
+    from traffic_guardian.detect.known_secrets import KnownSecretsWatch, write_summary
 
     assert _profile()["known_secrets"] is None
     picoclaw = write_picoclaw_home(tmp_path / "picoclaw-fixture")

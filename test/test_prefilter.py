@@ -15,13 +15,13 @@ import benign_corpus
 import fakes
 import test_rules_exfil
 import test_rules_injection
-from traffic_guardian import prefilter
-from traffic_guardian.decode import base64_runs, views
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
-from traffic_guardian.gate_syntax import CASELESS_FOLDS, Untranslatable, gate_pattern
-from traffic_guardian.redact import Redactor
-from traffic_guardian.rules import RULESET
+from traffic_guardian.detect import prefilter
+from traffic_guardian.detect.decode import base64_runs, views
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
+from traffic_guardian.detect.gate_syntax import CASELESS_FOLDS, Untranslatable, gate_pattern
+from traffic_guardian.detect.redact import Redactor
+from traffic_guardian.detect.rules import RULESET
 
 hyperscan = pytest.importorskip("hyperscan", reason="the prefilter's fast path needs hyperscan (requirements.txt)")
 

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from traffic_guardian.home import GuardianHome
-from traffic_guardian.process import (
+from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.process import (
     ADDON_FILE,
     MONITOR_ENTRY,
     is_our_monitor,

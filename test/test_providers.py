@@ -9,9 +9,9 @@ import json
 import pytest
 
 import fakes
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import OUTBOUND, Exchange
-from traffic_guardian.providers import host_matches
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import OUTBOUND, Exchange
+from traffic_guardian.detect.providers import host_matches
 
 
 def scan(engine: Engine, url: str, headers=(), body: str = "") -> list:

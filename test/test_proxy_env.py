@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from traffic_guardian.proxy_env import (
+from traffic_guardian.control.proxy_env import (
     PROXY_VARIABLES,
     TRUST_VARIABLES,
     proxy_url_with_credentials,

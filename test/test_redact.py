@@ -13,9 +13,9 @@ import pytest
 
 import fakes
 from canary import assert_no_leak
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
-from traffic_guardian.redact import Redactor
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
+from traffic_guardian.detect.redact import Redactor
 
 TOKEN = re.compile(r"\[REDACTED (?P<label>\S+)(?: (?P<prefix>\S{1,8}))? len=(?P<len>\d+) fp=(?P<fp>[0-9a-f]{12})\]")
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from traffic_guardian.rules import exfil
+from traffic_guardian.detect.rules import exfil
 
 LEADS = [  # (key regex as a rule writes it, the lead the lookbehind follows)
     (r"sk-[A-Za-z0-9]{32,64}+", "sk-"),

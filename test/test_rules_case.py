@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import INBOUND, Exchange
-from traffic_guardian.rules import RULESET, _has_uppercase_literal
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import INBOUND, Exchange
+from traffic_guardian.detect.rules import RULESET, _has_uppercase_literal
 
 LOWERCASE_RULES = [rule for rule in RULESET if rule.lowercase_compiled is not None]
 TEXTS = (

@@ -15,9 +15,9 @@ from urllib.parse import quote
 import pytest
 
 import fakes
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import OUTBOUND, Exchange
-from traffic_guardian.rules import RULESET
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import OUTBOUND, Exchange
+from traffic_guardian.detect.rules import RULESET
 
 FOREIGN = "collector.example:443"
 

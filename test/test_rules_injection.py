@@ -13,10 +13,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import fakes
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
-from traffic_guardian.rules import RULESET
-from traffic_guardian.rules.validators import DOWNLOADER_LOOK_BACK, downloader_earlier_on_line
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
+from traffic_guardian.detect.rules import RULESET
+from traffic_guardian.detect.rules.validators import DOWNLOADER_LOOK_BACK, downloader_earlier_on_line
 
 HOST = "10.9.8.7"
 INJECTION_PATTERNS = ("pipe_to_shell", "shell_exec", "reverse_shell", "destructive_rm", "ssh_key_inject")

@@ -11,9 +11,9 @@ import pytest
 
 import fakes
 from canary import assert_no_leak
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import Exchange
-from traffic_guardian.rules.prompt import PROMPT_RULES
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import Exchange
+from traffic_guardian.detect.rules.prompt import PROMPT_RULES
 
 ENGINE = Engine()
 

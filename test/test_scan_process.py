@@ -15,13 +15,13 @@ import pytest
 import fakes
 from canary import assert_no_leak
 from polling import poll
-from traffic_guardian import scan_process
-from traffic_guardian.body_ring import RING_BYTES
-from traffic_guardian.config import load_config
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
-from traffic_guardian.redact import Redactor
-from traffic_guardian.scan_process import ScanProcess, decode, encode
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
+from traffic_guardian.detect.redact import Redactor
+from traffic_guardian.home.config import load_config
+from traffic_guardian.proxy import scan_process
+from traffic_guardian.proxy.body_ring import RING_BYTES
+from traffic_guardian.proxy.scan_process import ScanProcess, decode, encode
 
 
 def exchange(body: str, n: int = 0, direction: str = OUTBOUND) -> Exchange:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from traffic_guardian.stream_copy import StreamCopy
+from traffic_guardian.proxy.stream_copy import StreamCopy
 
 
 def test_chunks_pass_unchanged_and_copy_is_bounded():

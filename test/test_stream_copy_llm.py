@@ -5,10 +5,10 @@ and a compressed stream's decoded copy is reassembled at the end by exchanges_fr
 from __future__ import annotations
 
 from llm_fixtures import CURL_PIPE_BASH, anthropic_stream, split_in, tool_input
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import Exchange
-from traffic_guardian.llm_streams import TEXT, TOOL_CALL, reassembler_for
-from traffic_guardian.stream_copy import StreamCopy, exchanges_from_stream
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import Exchange
+from traffic_guardian.detect.llm_streams import TEXT, TOOL_CALL, reassembler_for
+from traffic_guardian.proxy.stream_copy import StreamCopy, exchanges_from_stream
 
 EVENTS = anthropic_stream(text_pieces=split_in("I'll install it for you.", 4),
                           tool_pieces=split_in(tool_input(CURL_PIPE_BASH), 10))

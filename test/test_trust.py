@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from traffic_guardian.home import GuardianHome
-from traffic_guardian.trust import (
+from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.trust import (
     ca_cert_path,
     certificate_fingerprint,
     guardian_ca_fingerprint,

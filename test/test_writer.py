@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from traffic_guardian.finding import Finding
-from traffic_guardian.home import GuardianHome, HomeError
-from traffic_guardian.writer import FindingWriter, log_files
+from traffic_guardian.detect.finding import Finding
+from traffic_guardian.home.home import GuardianHome, HomeError
+from traffic_guardian.home.writer import FindingWriter, log_files
 
 
 def finding(index: int = 0, pattern: str = "ai_api_key", location: str = "request.body", pad: int = 0) -> Finding:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import fakes
-from traffic_guardian.yaml_subset import YamlError, loads
+from traffic_guardian.picoclaw.yaml_subset import YamlError, loads
 
 
 def test_picoclaw_security_layout_reads_as_nested_maps_and_lists():

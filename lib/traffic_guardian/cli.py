@@ -32,7 +32,7 @@ def emit_json_line(record: dict) -> None:
 
 def load_config_or_exit(program: str, cli_path: str | None):
     """The effective config, or one line per problem on stderr and exit 2."""
-    from .config import ConfigError, load_config
+    from traffic_guardian.home.config import ConfigError, load_config
 
     try:
         return load_config(cli_path)

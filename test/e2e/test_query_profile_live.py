@@ -22,7 +22,7 @@ import fakes
 from canary import assert_no_leak
 from conftest import SCRIPTS, run_script
 from local_servers import free_port, serving
-from traffic_guardian.config import BUNDLE_ROOT
+from traffic_guardian.home.config import BUNDLE_ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 import fakes
 from canary import find_leaks
 from traffic_guardian import FINDING_SCHEMA
-from traffic_guardian.engine import MAX_FINDINGS_PER_EXCHANGE, Engine
-from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange
-from traffic_guardian.finding import SEVERITIES
-from traffic_guardian.redact import Redactor
+from traffic_guardian.detect.engine import MAX_FINDINGS_PER_EXCHANGE, Engine
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
+from traffic_guardian.detect.finding import SEVERITIES
+from traffic_guardian.detect.redact import Redactor
 
 ENGINE = Engine(max_scan_bytes=4096, redactor=Redactor(b"k" * 32))
 # Generated once per run (SystemRandom), then drawn by index so hypothesis can shrink.

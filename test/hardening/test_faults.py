@@ -41,9 +41,9 @@ WRITER = r'''
 import sys
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
-from traffic_guardian.finding import Finding
-from traffic_guardian.home import GuardianHome
-from traffic_guardian.writer import FindingWriter
+from traffic_guardian.detect.finding import Finding
+from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.writer import FindingWriter
 home, count, max_bytes, name = GuardianHome(Path(sys.argv[2])), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 writer = FindingWriter(home, home.root / "logs" / "findings.jsonl", max_bytes, 100, 0)
 index = 0

@@ -26,9 +26,9 @@ from monitor_fixtures import LOOPBACK, free_port, live_monitor_fixture, upstream
 
 import fakes
 from conftest import SCRIPTS, run_script
-from traffic_guardian.config import KEY_SPECS, ConfigError, load_config
-from traffic_guardian.launch import monitor_argv
-from traffic_guardian.process import ADDON_FILE, MONITOR_ENTRY
+from traffic_guardian.control.launch import monitor_argv
+from traffic_guardian.home.config import KEY_SPECS, ConfigError, load_config
+from traffic_guardian.home.process import ADDON_FILE, MONITOR_ENTRY
 
 
 def secret_post(monitor, upstream) -> int:

@@ -18,8 +18,8 @@ import pytest
 
 import fakes
 import test_rules_linear as linear
-from traffic_guardian.decode import views
-from traffic_guardian.rules import RULESET
+from traffic_guardian.detect.decode import views
+from traffic_guardian.detect.rules import RULESET
 
 
 def _tags(text: str) -> str:

@@ -16,11 +16,11 @@ from canary import assert_no_leak
 from conftest import run_script
 from fakes import openai_project_key
 from log_fixtures import spread_findings, write_findings
-from traffic_guardian.config import BUNDLE_ROOT
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import Exchange
-from traffic_guardian.home import GuardianHome
-from traffic_guardian.redact import Redactor
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import Exchange
+from traffic_guardian.detect.redact import Redactor
+from traffic_guardian.home.config import BUNDLE_ROOT
+from traffic_guardian.home.home import GuardianHome
 
 SCHEMA = json.loads((BUNDLE_ROOT / "config" / "posture.schema.json").read_text())
 

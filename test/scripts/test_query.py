@@ -20,14 +20,14 @@ from canary import assert_no_leak
 from conftest import SCRIPTS, run_script
 from fakes import openai_project_key
 from log_fixtures import compact_line, ids, jsonl, spread_findings, write_findings, writer_for
-from traffic_guardian.engine import Engine
-from traffic_guardian.exchange import Exchange
-from traffic_guardian.finding import SEVERITY_RANK, utc_timestamp
-from traffic_guardian.formatting import format_table_header
-from traffic_guardian.home import GuardianHome
-from traffic_guardian.process import ADDON_FILE, MONITOR_ENTRY, process_start_time, write_run_files
-from traffic_guardian.redact import Redactor
-from traffic_guardian.writer import log_files
+from traffic_guardian.detect.engine import Engine
+from traffic_guardian.detect.exchange import Exchange
+from traffic_guardian.detect.finding import SEVERITY_RANK, utc_timestamp
+from traffic_guardian.detect.redact import Redactor
+from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.process import ADDON_FILE, MONITOR_ENTRY, process_start_time, write_run_files
+from traffic_guardian.home.writer import log_files
+from traffic_guardian.report.formatting import format_table_header
 
 JQ = shutil.which("jq")
 needs_jq = pytest.mark.skipif(JQ is None, reason="jq is not on PATH (scripts/test.sh installs it if it can)")

@@ -26,10 +26,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .finding import utc_timestamp
-from .home import GuardianHome
-from .picoclaw_config import Binding, ConfiguredSecret, PicoClawSnapshot, file_stamps, read_picoclaw
-from .providers import UseContext, host_matches, in_auth_location
+from traffic_guardian.detect.finding import utc_timestamp
+from traffic_guardian.detect.providers import UseContext, host_matches, in_auth_location
+from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.picoclaw.picoclaw_config import (
+    Binding,
+    ConfiguredSecret,
+    PicoClawSnapshot,
+    file_stamps,
+    read_picoclaw,
+)
 
 PATTERN = "known_secret"
 SEVERITY = "critical"
@@ -223,7 +229,7 @@ def watch_from_config(config, fingerprint: Callable[[str], str], **kwargs) -> Kn
     file created later is picked up by the reload check), while validate treats missing
     files as a problem only for true.
     """
-    from .picoclaw_config import resolve_picoclaw_home
+    from traffic_guardian.picoclaw.picoclaw_config import resolve_picoclaw_home
 
     if config.values.get("known_secrets", "auto") is False:
         return None

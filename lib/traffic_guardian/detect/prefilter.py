@@ -39,9 +39,9 @@ import pickle
 import re
 import threading
 
-from .decode import BASE64_ALPHABET, BASE64_MIN_RUN
-from .gate_syntax import Untranslatable, gate_pattern
-from .rules import Rule
+from traffic_guardian.detect.decode import BASE64_ALPHABET, BASE64_MIN_RUN
+from traffic_guardian.detect.gate_syntax import Untranslatable, gate_pattern
+from traffic_guardian.detect.rules import Rule
 
 try:
     import hyperscan

@@ -11,7 +11,7 @@ import binascii
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from .exchange import INBOUND, OUTBOUND, Exchange
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
 
 
 class HarError(ValueError):

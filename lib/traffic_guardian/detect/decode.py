@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
-from .smuggling import hidden_text
+from traffic_guardian.detect.smuggling import hidden_text
 
 BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 BASE64_MIN_RUN = 24  # shorter runs are words and identifiers, not encoded payloads

@@ -31,29 +31,29 @@ from collections import Counter
 from pathlib import Path
 
 # mitmdump loads this file as a script, not as a package module: make `traffic_guardian` importable.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from mitmproxy import ctx, http  # noqa: E402
 from mitmproxy.tls import ClientHelloData  # noqa: E402
 
-from traffic_guardian import heap  # noqa: E402
-from traffic_guardian.config import load_config  # noqa: E402
-from traffic_guardian.content_encoding import decode_body  # noqa: E402
-from traffic_guardian.counters import MonitorCounters  # noqa: E402
-from traffic_guardian.deferred_scans import DeferredScans  # noqa: E402
-from traffic_guardian.egress import EgressInventory, EgressPolicy  # noqa: E402
-from traffic_guardian.engine import Engine  # noqa: E402
-from traffic_guardian.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
-from traffic_guardian.home import GuardianHome, HomeError  # noqa: E402
-from traffic_guardian.known_secrets import write_summary  # noqa: E402
-from traffic_guardian.llm_streams import reassembler_for, stream_exchanges  # noqa: E402
-from traffic_guardian.log_redaction import LogRedactor, install_record_factory  # noqa: E402
-from traffic_guardian.message_head import MessageHead, read_head  # noqa: E402
-from traffic_guardian.process import RunFilesKeeper  # noqa: E402
-from traffic_guardian.redact import Redactor  # noqa: E402
-from traffic_guardian.scan_process import ScanProcess  # noqa: E402
-from traffic_guardian.stream_copy import StreamCopy, exchanges_from_stream  # noqa: E402
-from traffic_guardian.writer import FindingWriter  # noqa: E402
+from traffic_guardian.detect.content_encoding import decode_body  # noqa: E402
+from traffic_guardian.detect.engine import Engine  # noqa: E402
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
+from traffic_guardian.detect.known_secrets import write_summary  # noqa: E402
+from traffic_guardian.detect.llm_streams import reassembler_for, stream_exchanges  # noqa: E402
+from traffic_guardian.detect.redact import Redactor  # noqa: E402
+from traffic_guardian.home.config import load_config  # noqa: E402
+from traffic_guardian.home.counters import MonitorCounters  # noqa: E402
+from traffic_guardian.home.egress import EgressInventory, EgressPolicy  # noqa: E402
+from traffic_guardian.home.home import GuardianHome, HomeError  # noqa: E402
+from traffic_guardian.home.process import RunFilesKeeper  # noqa: E402
+from traffic_guardian.home.writer import FindingWriter  # noqa: E402
+from traffic_guardian.proxy import heap  # noqa: E402
+from traffic_guardian.proxy.deferred_scans import DeferredScans  # noqa: E402
+from traffic_guardian.proxy.log_redaction import LogRedactor, install_record_factory  # noqa: E402
+from traffic_guardian.proxy.message_head import MessageHead, read_head  # noqa: E402
+from traffic_guardian.proxy.scan_process import ScanProcess  # noqa: E402
+from traffic_guardian.proxy.stream_copy import StreamCopy, exchanges_from_stream  # noqa: E402
 
 log = logging.getLogger("traffic_guardian")
 

@@ -25,13 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import PLATFORM, VERSION
-from .finding import SEVERITIES, parse_utc, utc_timestamp
-from .findings_log import live_log_path, read_log, summarize
-from .known_secrets import read_summary
-from .process import RUNNING, monitor_status
-from .rules import PATTERN_IDS, RULESET, ruleset_digest
-from .trust import guardian_ca_fingerprint
+from traffic_guardian import PLATFORM, VERSION
+from traffic_guardian.detect.finding import SEVERITIES, parse_utc, utc_timestamp
+from traffic_guardian.detect.known_secrets import read_summary
+from traffic_guardian.detect.rules import PATTERN_IDS, RULESET, ruleset_digest
+from traffic_guardian.home.findings_log import live_log_path, read_log, summarize
+from traffic_guardian.home.process import RUNNING, monitor_status
+from traffic_guardian.home.trust import guardian_ca_fingerprint
 
 POSTURE_SCHEMA = "clawsec-traffic-posture/v1"
 SKILL_NAME = "picoclaw-traffic-guardian"
@@ -126,7 +126,7 @@ def write_profile(config, path: Path, data: bytes) -> bool:
     Skipping an identical rewrite keeps the file's mtime too, so even an mtime-watching
     consumer sees nothing happen when nothing changed.
     """
-    from .home import is_inside, write_file_atomic
+    from traffic_guardian.home.home import is_inside, write_file_atomic
 
     path = Path(path)
     try:

@@ -11,8 +11,8 @@ import json
 import threading
 from collections import Counter
 
-from .finding import utc_timestamp
-from .home import GuardianHome
+from traffic_guardian.detect.finding import utc_timestamp
+from traffic_guardian.home.home import GuardianHome
 
 COUNTERS_SCHEMA = "clawsec-traffic-counters/v1"
 

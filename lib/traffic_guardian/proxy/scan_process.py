@@ -51,11 +51,11 @@ from itertools import islice
 from pathlib import Path
 
 if __name__ == "__main__":  # run as a script: make `traffic_guardian` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from traffic_guardian import heap  # noqa: E402
-from traffic_guardian.body_ring import BodyRing, read_body  # noqa: E402
-from traffic_guardian.exchange import Exchange  # noqa: E402
+from traffic_guardian.detect.exchange import Exchange  # noqa: E402
+from traffic_guardian.proxy import heap  # noqa: E402
+from traffic_guardian.proxy.body_ring import BodyRing, read_body  # noqa: E402
 
 MAX_IN_FLIGHT = 512  # small exchanges: 64 was reached at 32 concurrent GETs by latency alone
 MAX_BYTES = 8 * 1024 * 1024
@@ -439,9 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ring-fd", type=int, help="inherited memfd holding bodies the frames point into")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from traffic_guardian.config import load_config
-    from traffic_guardian.engine import Engine
-    from traffic_guardian.redact import Redactor
+    from traffic_guardian.detect.engine import Engine
+    from traffic_guardian.detect.redact import Redactor
+    from traffic_guardian.home.config import load_config
 
     env = dict(os.environ, PICOCLAW_TRAFFIC_GUARDIAN_HOME=args.home)
     config = load_config(args.config, env)

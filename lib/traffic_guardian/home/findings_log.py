@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .finding import SEVERITIES
-from .home import is_inside
-from .writer import log_files
+from traffic_guardian.detect.finding import SEVERITIES
+from traffic_guardian.home.home import is_inside
+from traffic_guardian.home.writer import log_files
 
 # A finding line is a few hundred bytes (snippets are bounded by snippet_context_chars);
 # a line past this bound is garbage, and skipping it in chunks keeps memory flat.

@@ -37,7 +37,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from .exchange import INBOUND, Exchange
+from traffic_guardian.detect.exchange import INBOUND, Exchange
 
 TEXT = "response.stream:text"
 TOOL_CALL = "response.stream:tool_call"

@@ -5,7 +5,7 @@ the result to the one child it runs, and scripts/proxy-env.sh prints it for an o
 prefix one command (`env $(scripts/proxy-env.sh) picoclaw gateway`). The proxy URL carries
 the per-start credentials, so only a process given this environment can use the monitor.
 
-Run as `python -m traffic_guardian.proxy_env` (what proxy-env.sh does): prints NAME=VALUE
+Run as `python -m traffic_guardian.control.proxy_env` (what proxy-env.sh does): prints NAME=VALUE
 lines for the running monitor of the home, or exits 3 when none runs.
 """
 
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
-from .home import GuardianHome
+from traffic_guardian.home.home import GuardianHome
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
@@ -69,8 +69,8 @@ def assignments_for_running_monitor(home: GuardianHome, info: dict) -> dict[str,
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from .cli import EXIT_NOT_RUNNING, EXIT_OK
-    from .process import monitor_status
+    from traffic_guardian.cli import EXIT_NOT_RUNNING, EXIT_OK
+    from traffic_guardian.home.process import monitor_status
 
     parser = argparse.ArgumentParser(
         prog="proxy-env.sh",

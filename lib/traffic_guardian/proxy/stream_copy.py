@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from .exchange import INBOUND, Exchange
-from .llm_streams import StreamReassembler, StreamText, reassemble, stream_exchanges, stream_kind
+from traffic_guardian.detect.exchange import INBOUND, Exchange
+from traffic_guardian.detect.llm_streams import StreamReassembler, StreamText, reassemble, stream_exchanges, stream_kind
 
 
 class StreamCopy:

@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .home import GuardianHome
+from traffic_guardian.home.home import GuardianHome
 
-LIB_DIR = Path(__file__).resolve().parent
-MONITOR_ENTRY = LIB_DIR / "monitor.py"  # the process start.py spawns (runs mitmdump in-process)
-ADDON_FILE = LIB_DIR / "addon.py"  # loaded by mitmdump with -s
+PROXY_DIR = Path(__file__).resolve().parents[1] / "proxy"
+MONITOR_ENTRY = PROXY_DIR / "monitor.py"  # the process start.py spawns (runs mitmdump in-process)
+ADDON_FILE = PROXY_DIR / "addon.py"  # loaded by mitmdump with -s
 
 RUNNING = "running"
 STOPPED = "stopped"

@@ -23,10 +23,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .exchange import OUTBOUND, split_host_port
-from .finding import Finding, utc_timestamp
-from .home import GuardianHome
-from .providers import host_matches
+from traffic_guardian.detect.exchange import OUTBOUND, split_host_port
+from traffic_guardian.detect.finding import Finding, utc_timestamp
+from traffic_guardian.detect.providers import host_matches
+from traffic_guardian.home.home import GuardianHome
 
 INVENTORY_SCHEMA = "clawsec-traffic-egress/v1"
 INVENTORY_FILE = "egress.json"  # under <home>/run/

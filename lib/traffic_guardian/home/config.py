@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .home import GuardianHome, is_inside
+from traffic_guardian.home.home import GuardianHome, is_inside
 
-BUNDLE_ROOT = Path(__file__).resolve().parents[2]
+BUNDLE_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CONFIG_FILE = BUNDLE_ROOT / "config" / "default.json"
 ENV_PREFIX = "PICOCLAW_TRAFFIC_GUARDIAN_"
 ENV_CONFIG = ENV_PREFIX + "CONFIG"

@@ -13,16 +13,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from . import known_secrets as known_secret_rule
-from .content_encoding import decode_body
-from .decode import View, views
-from .exchange import INBOUND, OUTBOUND, Exchange
-from .finding import Finding
-from .known_secrets import KnownSecretSet, KnownSecretsWatch, is_bound_use
-from .prefilter import Prefilter
-from .providers import UseContext, is_expected_use
-from .redact import Redactor, encoded_spans
-from .rules import RULESET, SECRET_RULES, Rule
+from traffic_guardian.detect import known_secrets as known_secret_rule
+from traffic_guardian.detect.content_encoding import decode_body
+from traffic_guardian.detect.decode import View, views
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
+from traffic_guardian.detect.finding import Finding
+from traffic_guardian.detect.known_secrets import KnownSecretSet, KnownSecretsWatch, is_bound_use
+from traffic_guardian.detect.prefilter import Prefilter
+from traffic_guardian.detect.providers import UseContext, is_expected_use
+from traffic_guardian.detect.redact import Redactor, encoded_spans
+from traffic_guardian.detect.rules import RULESET, SECRET_RULES, Rule
 
 # Caps so one hostile body cannot turn into a flood of findings (the writer also dedups).
 MAX_FINDINGS_PER_RULE_PER_PART = 5
@@ -70,7 +70,7 @@ class Engine:
 
     @classmethod
     def from_config(cls, config, redactor: Redactor | None = None, use_hyperscan: bool = True) -> Engine:
-        from .known_secrets import watch_from_config
+        from traffic_guardian.detect.known_secrets import watch_from_config
 
         redactor = redactor or Redactor()
         return cls(

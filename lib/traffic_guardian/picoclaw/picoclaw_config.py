@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import yaml_subset
-from .providers import ANYWHERE
+from traffic_guardian.detect.providers import ANYWHERE
+from traffic_guardian.picoclaw import yaml_subset
 
 CONFIG_FILE = "config.json"
 SECURITY_FILE = ".security.yml"

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .finding import SEVERITY_RANK, parse_utc, utc_timestamp
+from traffic_guardian.detect.finding import SEVERITY_RANK, parse_utc, utc_timestamp
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(?:\d{1,9}[smhdw])+")

@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from traffic_guardian.log_redaction import LogRedactor, RedactingStream, install_record_factory  # noqa: E402
+from traffic_guardian.proxy.log_redaction import LogRedactor, RedactingStream, install_record_factory  # noqa: E402
 
 
 def option_value(argv: list[str], name: str) -> str | None:
@@ -31,9 +31,9 @@ def secret_redactor(argv: list[str]):
     """Engine.redact_text with this home's fingerprint key, or None if the config cannot load
     (mitmdump will then fail too, and its error goes through the URL/field redaction)."""
     try:
-        from traffic_guardian.config import load_config
-        from traffic_guardian.engine import Engine
-        from traffic_guardian.redact import Redactor
+        from traffic_guardian.detect.engine import Engine
+        from traffic_guardian.detect.redact import Redactor
+        from traffic_guardian.home.config import load_config
 
         env = dict(os.environ)
         home = option_value(argv, "guardian_home")

@@ -17,8 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from .finding import Finding
-from .home import GuardianHome
+from traffic_guardian.detect.finding import Finding
+from traffic_guardian.home.home import GuardianHome
 
 MAX_DEDUP_KEYS = 10000
 

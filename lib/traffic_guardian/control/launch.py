@@ -22,13 +22,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import VERSION
-from .egress import INVENTORY_FILE
-from .finding import utc_timestamp
-from .findings_log import lock_path_for
-from .home import GuardianHome, HomeError
-from .known_secrets import SUMMARY_FILE
-from .process import (
+from traffic_guardian import VERSION
+from traffic_guardian.control.proxy_env import CREDENTIALS_FILE, scoped_assignments, scoped_env
+from traffic_guardian.detect.finding import utc_timestamp
+from traffic_guardian.detect.known_secrets import SUMMARY_FILE
+from traffic_guardian.home.egress import INVENTORY_FILE
+from traffic_guardian.home.findings_log import lock_path_for
+from traffic_guardian.home.home import GuardianHome, HomeError
+from traffic_guardian.home.process import (
     ADDON_FILE,
     MONITOR_ENTRY,
     RUN_FILE_NAMES,
@@ -37,8 +38,12 @@ from .process import (
     stop_monitor,
     write_run_files,
 )
-from .proxy_env import CREDENTIALS_FILE, scoped_assignments, scoped_env
-from .trust import UPSTREAM_BUNDLE_NAME, guardian_ca_fingerprint, write_client_bundle, write_upstream_bundle
+from traffic_guardian.home.trust import (
+    UPSTREAM_BUNDLE_NAME,
+    guardian_ca_fingerprint,
+    write_client_bundle,
+    write_upstream_bundle,
+)
 
 PROXY_USER = "guardian"
 MONITOR_LOG = "monitor.log"

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .finding import SEVERITIES
+from traffic_guardian.detect.finding import SEVERITIES
 
 ELLIPSIS = "…"
 SNIPPET_WIDTH = 120

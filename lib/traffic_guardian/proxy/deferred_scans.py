@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from traffic_guardian.exchange import Exchange
+from traffic_guardian.detect.exchange import Exchange
 
 DELAY_SECS = 0.001  # a few messages per batch under load; a delay of 0 (the next loop turn) measured worse
 MAX_PENDING = 256  # messages; each keeps its flow (and body) alive until drained

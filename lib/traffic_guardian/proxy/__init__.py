@@ -1,0 +1,1 @@
+"""What runs inside or beside mitmdump: the addon, the monitor process and the scanner process."""

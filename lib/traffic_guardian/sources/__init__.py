@@ -1,0 +1,1 @@
+"""Inputs of the offline scanner other than raw text: HAR captures turned into Exchanges."""
