@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, emit_json_line, fail, load_config_or_exit  # noqa: E402
-from traffic_guardian.home.home import HomeError  # noqa: E402
+from traffic_guardian.home.guardian_home import HomeError  # noqa: E402
 from traffic_guardian.report.posture import (  # noqa: E402
     PostureError,
     build_profile,

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 from traffic_guardian.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, emit_json_line, fail, load_config_or_exit  # noqa: E402
 from traffic_guardian.detect.finding import SEVERITIES  # noqa: E402
 from traffic_guardian.home.findings_log import FindingsFollower, live_log_path, log_paths, read_log  # noqa: E402
-from traffic_guardian.home.process import monitor_status  # noqa: E402
+from traffic_guardian.home.run_files import monitor_status  # noqa: E402
 from traffic_guardian.report.finding_filter import FilterError, FindingFilter  # noqa: E402
 from traffic_guardian.report.formatting import format_table_header, format_table_row  # noqa: E402
 

@@ -37,8 +37,8 @@ from traffic_guardian.control.launch import (  # noqa: E402
     start_lock,
 )
 from traffic_guardian.control.proxy_env import scoped_env  # noqa: E402
-from traffic_guardian.home.home import GuardianHome, HomeError  # noqa: E402
-from traffic_guardian.home.process import (  # noqa: E402
+from traffic_guardian.home.guardian_home import GuardianHome, HomeError  # noqa: E402
+from traffic_guardian.home.run_files import (  # noqa: E402
     STALE,
     clear_run_files,
     monitor_status,

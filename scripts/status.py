@@ -24,8 +24,8 @@ from traffic_guardian.detect.known_secrets import read_summary  # noqa: E402
 from traffic_guardian.home.config import ConfigError, load_config  # noqa: E402
 from traffic_guardian.home.egress import inventory_path, read_inventory, top_destinations  # noqa: E402
 from traffic_guardian.home.findings_log import read_log  # noqa: E402
-from traffic_guardian.home.home import GuardianHome  # noqa: E402
-from traffic_guardian.home.process import monitor_status, read_counters  # noqa: E402
+from traffic_guardian.home.guardian_home import GuardianHome  # noqa: E402
+from traffic_guardian.home.run_files import monitor_status, read_counters  # noqa: E402
 from traffic_guardian.home.trust import guardian_ca_fingerprint  # noqa: E402
 from traffic_guardian.report.formatting import format_finding_line, format_severity_counts, terminal_safe  # noqa: E402
 

@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_FAILURE, EXIT_OK, emit_json_line  # noqa: E402
-from traffic_guardian.home.home import GuardianHome  # noqa: E402
-from traffic_guardian.home.process import monitor_status, stop_monitor  # noqa: E402
+from traffic_guardian.home.guardian_home import GuardianHome  # noqa: E402
+from traffic_guardian.home.run_files import monitor_status, stop_monitor  # noqa: E402
 
 PROGRAM = "stop.py"
 MESSAGES = {

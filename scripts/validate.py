@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_OK, EXIT_USAGE  # noqa: E402
 from traffic_guardian.home.config import ConfigError, load_config  # noqa: E402
-from traffic_guardian.picoclaw.picoclaw_config import known_secrets_report  # noqa: E402
+from traffic_guardian.picoclaw.config_files import known_secrets_report  # noqa: E402
 
 PROGRAM = "validate.py"
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from traffic_guardian.detect.finding import Finding, utc_timestamp
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 from traffic_guardian.home.writer import FindingWriter
 
 SHAPES = (

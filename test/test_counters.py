@@ -6,7 +6,7 @@ import json
 from collections import Counter
 
 from traffic_guardian.home.counters import MonitorCounters
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 
 
 def test_counts_findings_uses_and_errors_then_writes_0600_json(tmp_path):

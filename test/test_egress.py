@@ -8,7 +8,7 @@ import json
 from conftest import run_script
 from picoclaw_fixtures import write_picoclaw_home
 from traffic_guardian.home.egress import EgressInventory, EgressPolicy, read_inventory, top_destinations
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 
 
 def test_inventory_counts_requests_and_bytes_per_destination(tmp_path):

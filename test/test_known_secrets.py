@@ -31,8 +31,8 @@ from traffic_guardian.detect.known_secrets import (
 )
 from traffic_guardian.detect.redact import Redactor
 from traffic_guardian.home.config import load_config
-from traffic_guardian.home.home import GuardianHome
-from traffic_guardian.picoclaw.picoclaw_config import ConfiguredSecret
+from traffic_guardian.home.guardian_home import GuardianHome
+from traffic_guardian.picoclaw.config_files import ConfiguredSecret
 
 
 @pytest.fixture

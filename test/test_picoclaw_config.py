@@ -1,4 +1,4 @@
-"""picoclaw_config: read-only extraction of the operator's PicoClaw secrets and their bindings."""
+"""picoclaw/config_files.py: read-only extraction of the operator's PicoClaw secrets and their bindings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import fakes
 from canary import assert_no_leak
 from conftest import run_script
 from picoclaw_fixtures import write_picoclaw_home
-from traffic_guardian.picoclaw.picoclaw_config import (
+from traffic_guardian.picoclaw.config_files import (
     CONFIG_FILE,
     SECURITY_FILE,
     known_secrets_report,

@@ -21,8 +21,8 @@ from traffic_guardian.detect.exchange import Exchange
 from traffic_guardian.detect.redact import Redactor
 from traffic_guardian.detect.rules import PATTERN_IDS, RULESET, ruleset_digest
 from traffic_guardian.home.config import BUNDLE_ROOT, load_config
-from traffic_guardian.home.home import GuardianHome
-from traffic_guardian.home.process import ADDON_FILE, MONITOR_ENTRY, process_start_time, write_run_files
+from traffic_guardian.home.guardian_home import GuardianHome
+from traffic_guardian.home.run_files import ADDON_FILE, MONITOR_ENTRY, process_start_time, write_run_files
 from traffic_guardian.report.posture import (
     EPOCH,
     POSTURE_SCHEMA,
@@ -46,7 +46,7 @@ def _profile(env: dict | None = None) -> dict:
 
 @pytest.fixture
 def fake_monitor(guardian_home):
-    """A process that passes process.py's identity check for this home (not mitmdump: the
+    """A process that passes run_files.py's identity check for this home (not mitmdump: the
     profile only reads the run files), stopped at teardown."""
     home = GuardianHome(guardian_home)
     marks = [str(MONITOR_ENTRY), str(ADDON_FILE), f"guardian_home={home.root}"]

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from traffic_guardian.home.home import GuardianHome
-from traffic_guardian.home.process import (
+from traffic_guardian.home.guardian_home import GuardianHome
+from traffic_guardian.home.run_files import (
     ADDON_FILE,
     MONITOR_ENTRY,
     is_our_monitor,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 from traffic_guardian.home.trust import (
     ca_cert_path,
     certificate_fingerprint,

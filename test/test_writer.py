@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from traffic_guardian.detect.finding import Finding
-from traffic_guardian.home.home import GuardianHome, HomeError
+from traffic_guardian.home.guardian_home import GuardianHome, HomeError
 from traffic_guardian.home.writer import FindingWriter, log_files
 
 

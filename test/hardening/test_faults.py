@@ -42,7 +42,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from traffic_guardian.detect.finding import Finding
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 from traffic_guardian.home.writer import FindingWriter
 home, count, max_bytes, name = GuardianHome(Path(sys.argv[2])), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 writer = FindingWriter(home, home.root / "logs" / "findings.jsonl", max_bytes, 100, 0)

@@ -28,7 +28,7 @@ import fakes
 from conftest import SCRIPTS, run_script
 from traffic_guardian.control.launch import monitor_argv
 from traffic_guardian.home.config import KEY_SPECS, ConfigError, load_config
-from traffic_guardian.home.process import ADDON_FILE, MONITOR_ENTRY
+from traffic_guardian.home.run_files import ADDON_FILE, MONITOR_ENTRY
 
 
 def secret_post(monitor, upstream) -> int:

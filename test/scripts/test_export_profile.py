@@ -20,7 +20,7 @@ from traffic_guardian.detect.engine import Engine
 from traffic_guardian.detect.exchange import Exchange
 from traffic_guardian.detect.redact import Redactor
 from traffic_guardian.home.config import BUNDLE_ROOT
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 
 SCHEMA = json.loads((BUNDLE_ROOT / "config" / "posture.schema.json").read_text())
 

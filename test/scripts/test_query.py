@@ -24,8 +24,8 @@ from traffic_guardian.detect.engine import Engine
 from traffic_guardian.detect.exchange import Exchange
 from traffic_guardian.detect.finding import SEVERITY_RANK, utc_timestamp
 from traffic_guardian.detect.redact import Redactor
-from traffic_guardian.home.home import GuardianHome
-from traffic_guardian.home.process import ADDON_FILE, MONITOR_ENTRY, process_start_time, write_run_files
+from traffic_guardian.home.guardian_home import GuardianHome
+from traffic_guardian.home.run_files import ADDON_FILE, MONITOR_ENTRY, process_start_time, write_run_files
 from traffic_guardian.home.writer import log_files
 from traffic_guardian.report.formatting import format_table_header
 

@@ -28,8 +28,8 @@ from traffic_guardian.detect.finding import utc_timestamp
 from traffic_guardian.detect.known_secrets import SUMMARY_FILE
 from traffic_guardian.home.egress import INVENTORY_FILE
 from traffic_guardian.home.findings_log import lock_path_for
-from traffic_guardian.home.home import GuardianHome, HomeError
-from traffic_guardian.home.process import (
+from traffic_guardian.home.guardian_home import GuardianHome, HomeError
+from traffic_guardian.home.run_files import (
     ADDON_FILE,
     MONITOR_ENTRY,
     RUN_FILE_NAMES,
@@ -71,7 +71,7 @@ def start_lock(home: GuardianHome):
 
 def refuse_planted_paths(config, home: GuardianHome) -> None:
     """Nothing starts when a symlink sits where this start or the monitor will write, or an
-    option file sits in mitmproxy's confdir. Our own writes refuse links anyway (home.py), but
+    option file sits in mitmproxy's confdir. Our own writes refuse links anyway (guardian_home.py), but
     mitmproxy writes its CA files with a plain open() that would follow one, and it loads
     options (scripts to run included) from confdir/config.yaml: every option is ours, on its
     command line."""

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from traffic_guardian.cli import EXIT_NOT_RUNNING, EXIT_OK
-    from traffic_guardian.home.process import monitor_status
+    from traffic_guardian.home.run_files import monitor_status
 
     parser = argparse.ArgumentParser(
         prog="proxy-env.sh",

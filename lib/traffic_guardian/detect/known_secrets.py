@@ -1,7 +1,7 @@
 """Known secrets: the operator's own PicoClaw keys, found by value in any scanned view.
 
 A regex knows formats; PicoClaw's config knows the actual keys and where each belongs.
-This module turns picoclaw_config's list into one matcher: a single compiled regex that
+This module turns picoclaw/config_files.py's list into one matcher: a single compiled regex that
 is a trie of every secret (one pass over the text whatever the number of secrets, not a
 loop per secret). The engine runs it on every decoded view (decode.py already gives the
 URL-decoded, JSON-unescaped and base64-decoded text), so those encodings are covered.
@@ -28,8 +28,8 @@ from pathlib import Path
 
 from traffic_guardian.detect.finding import utc_timestamp
 from traffic_guardian.detect.providers import UseContext, host_matches, in_auth_location
-from traffic_guardian.home.home import GuardianHome
-from traffic_guardian.picoclaw.picoclaw_config import (
+from traffic_guardian.home.guardian_home import GuardianHome
+from traffic_guardian.picoclaw.config_files import (
     Binding,
     ConfiguredSecret,
     PicoClawSnapshot,
@@ -229,7 +229,7 @@ def watch_from_config(config, fingerprint: Callable[[str], str], **kwargs) -> Kn
     file created later is picked up by the reload check), while validate treats missing
     files as a problem only for true.
     """
-    from traffic_guardian.picoclaw.picoclaw_config import resolve_picoclaw_home
+    from traffic_guardian.picoclaw.config_files import resolve_picoclaw_home
 
     if config.values.get("known_secrets", "auto") is False:
         return None

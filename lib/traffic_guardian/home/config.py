@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from traffic_guardian.home.home import GuardianHome, is_inside
+from traffic_guardian.home.guardian_home import GuardianHome, is_inside
 
 BUNDLE_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CONFIG_FILE = BUNDLE_ROOT / "config" / "default.json"

@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 
 from traffic_guardian.detect.finding import utc_timestamp
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 
 COUNTERS_SCHEMA = "clawsec-traffic-counters/v1"
 

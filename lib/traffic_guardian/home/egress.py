@@ -10,7 +10,7 @@ carries on from the file.
 The allowlist is detect-only: a destination outside it produces one POLICY finding
 (`unexpected_egress`, medium) per destination per dedup window. Nothing is ever blocked.
 By default it is the set of hosts PicoClaw is configured to use (api_base hosts, channel
-and tool hosts, from picoclaw_config.py); loopback is always allowed.
+and tool hosts, from picoclaw/config_files.py); loopback is always allowed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from traffic_guardian.detect.exchange import OUTBOUND, split_host_port
 from traffic_guardian.detect.finding import Finding, utc_timestamp
 from traffic_guardian.detect.providers import host_matches
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 
 INVENTORY_SCHEMA = "clawsec-traffic-egress/v1"
 INVENTORY_FILE = "egress.json"  # under <home>/run/

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from traffic_guardian.detect.finding import SEVERITIES
-from traffic_guardian.home.home import is_inside
+from traffic_guardian.home.guardian_home import is_inside
 from traffic_guardian.home.writer import log_files
 
 # A finding line is a few hundred bytes (snippets are bounded by snippet_context_chars);

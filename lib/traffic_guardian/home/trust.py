@@ -15,7 +15,7 @@ import re
 import ssl
 from pathlib import Path
 
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 
 CA_CERT_NAME = "mitmproxy-ca-cert.pem"  # public certificate mitmproxy writes into its confdir
 UPSTREAM_BUNDLE_NAME = "upstream-trust.pem"

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from traffic_guardian.detect.finding import Finding
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 
 MAX_DEDUP_KEYS = 10000
 

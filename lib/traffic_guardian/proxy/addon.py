@@ -45,8 +45,8 @@ from traffic_guardian.detect.redact import Redactor  # noqa: E402
 from traffic_guardian.home.config import load_config  # noqa: E402
 from traffic_guardian.home.counters import MonitorCounters  # noqa: E402
 from traffic_guardian.home.egress import EgressInventory, EgressPolicy  # noqa: E402
-from traffic_guardian.home.home import GuardianHome, HomeError  # noqa: E402
-from traffic_guardian.home.process import RunFilesKeeper  # noqa: E402
+from traffic_guardian.home.guardian_home import GuardianHome, HomeError  # noqa: E402
+from traffic_guardian.home.run_files import RunFilesKeeper  # noqa: E402
 from traffic_guardian.home.writer import FindingWriter  # noqa: E402
 from traffic_guardian.proxy import heap  # noqa: E402
 from traffic_guardian.proxy.deferred_scans import DeferredScans  # noqa: E402

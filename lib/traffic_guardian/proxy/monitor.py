@@ -4,7 +4,7 @@ scripts/start.py spawns `python monitor.py <mitmdump arguments>`. Running mitmdu
 Python process of ours (instead of the mitmdump executable) lets us put redaction in front
 of everything it prints: sys.stdout and sys.stderr are replaced by RedactingStreams and
 every LogRecord is redacted at creation, before mitmproxy is even imported. This file's
-path in the command line is also how process.py recognises our monitor.
+path in the command line is also how home/run_files.py recognises our monitor.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from traffic_guardian.detect.finding import SEVERITIES, parse_utc, utc_timestamp
 from traffic_guardian.detect.known_secrets import read_summary
 from traffic_guardian.detect.rules import PATTERN_IDS, RULESET, ruleset_digest
 from traffic_guardian.home.findings_log import live_log_path, read_log, summarize
-from traffic_guardian.home.process import RUNNING, monitor_status
+from traffic_guardian.home.run_files import RUNNING, monitor_status
 from traffic_guardian.home.trust import guardian_ca_fingerprint
 
 POSTURE_SCHEMA = "clawsec-traffic-posture/v1"
@@ -126,7 +126,7 @@ def write_profile(config, path: Path, data: bytes) -> bool:
     Skipping an identical rewrite keeps the file's mtime too, so even an mtime-watching
     consumer sees nothing happen when nothing changed.
     """
-    from traffic_guardian.home.home import is_inside, write_file_atomic
+    from traffic_guardian.home.guardian_home import is_inside, write_file_atomic
 
     path = Path(path)
     try:

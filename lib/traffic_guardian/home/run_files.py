@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from traffic_guardian.home.home import GuardianHome
+from traffic_guardian.home.guardian_home import GuardianHome
 
 PROXY_DIR = Path(__file__).resolve().parents[1] / "proxy"
 MONITOR_ENTRY = PROXY_DIR / "monitor.py"  # the process start.py spawns (runs mitmdump in-process)
