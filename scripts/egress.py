@@ -21,8 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_OK, emit_json_line, load_config_or_exit  # noqa: E402
+from traffic_guardian.detect.egress_policy import EgressPolicy  # noqa: E402
 from traffic_guardian.detect.exchange import split_host_port  # noqa: E402
-from traffic_guardian.home.egress import SORT_KEYS, EgressPolicy, inventory_path, read_inventory, sorted_destinations  # noqa: E402
+from traffic_guardian.home.egress_inventory import SORT_KEYS, inventory_path, read_inventory, sorted_destinations  # noqa: E402
 from traffic_guardian.picoclaw.config_files import read_picoclaw, resolve_picoclaw_home  # noqa: E402
 
 PROGRAM = "egress.py"

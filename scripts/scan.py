@@ -19,10 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_OK, EXIT_USAGE, emit_json_line, fail, load_config_or_exit  # noqa: E402
-from traffic_guardian.detect.engine import Engine  # noqa: E402
 from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
 from traffic_guardian.detect.llm_streams import stream_kind  # noqa: E402
 from traffic_guardian.detect.redact import Redactor  # noqa: E402
+from traffic_guardian.picoclaw.secrets_watch import engine_from_config  # noqa: E402
 from traffic_guardian.proxy.stream_copy import exchanges_from_stream  # noqa: E402
 from traffic_guardian.sources.har import HarError, exchanges_from_har  # noqa: E402
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_config_or_exit(PROGRAM, args.config)
     salt = config.home.fingerprint_key(create=False) if config.home.root.is_dir() else None
-    engine = Engine.from_config(config, Redactor(salt))
+    engine = engine_from_config(config, Redactor(salt))
     inputs = [(name, _read(name)) for name in (args.files or ["-"])]
     for name, data in inputs:
         for exchange in _exchanges(name, data, args):

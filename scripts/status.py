@@ -20,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_NOT_RUNNING, EXIT_OK, emit_json_line  # noqa: E402
 from traffic_guardian.detect.finding import parse_utc  # noqa: E402
-from traffic_guardian.detect.known_secrets import read_summary  # noqa: E402
 from traffic_guardian.home.config import ConfigError, load_config  # noqa: E402
-from traffic_guardian.home.egress import inventory_path, read_inventory, top_destinations  # noqa: E402
+from traffic_guardian.home.egress_inventory import inventory_path, read_inventory, top_destinations  # noqa: E402
 from traffic_guardian.home.findings_log import read_log  # noqa: E402
 from traffic_guardian.home.guardian_home import GuardianHome  # noqa: E402
 from traffic_guardian.home.run_files import monitor_status, read_counters  # noqa: E402
+from traffic_guardian.home.secrets_summary import read_summary  # noqa: E402
 from traffic_guardian.home.trust import guardian_ca_fingerprint  # noqa: E402
 from traffic_guardian.report.formatting import format_finding_line, format_severity_counts, terminal_safe  # noqa: E402
 

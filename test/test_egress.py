@@ -7,7 +7,8 @@ import json
 
 from conftest import run_script
 from picoclaw_fixtures import write_picoclaw_home
-from traffic_guardian.home.egress import EgressInventory, EgressPolicy, read_inventory, top_destinations
+from traffic_guardian.detect.egress_policy import EgressPolicy
+from traffic_guardian.home.egress_inventory import EgressInventory, read_inventory, top_destinations
 from traffic_guardian.home.guardian_home import GuardianHome
 
 

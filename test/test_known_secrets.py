@@ -22,17 +22,12 @@ from canary import assert_no_leak, leak_forms
 from picoclaw_fixtures import write_picoclaw_home
 from traffic_guardian.detect.engine import Engine
 from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
-from traffic_guardian.detect.known_secrets import (
-    KnownSecretSet,
-    KnownSecretsWatch,
-    read_summary,
-    trie_pattern,
-    write_summary,
-)
+from traffic_guardian.detect.known_secrets import ConfiguredSecret, KnownSecretSet, trie_pattern
 from traffic_guardian.detect.redact import Redactor
 from traffic_guardian.home.config import load_config
 from traffic_guardian.home.guardian_home import GuardianHome
-from traffic_guardian.picoclaw.config_files import ConfiguredSecret
+from traffic_guardian.home.secrets_summary import read_summary, write_summary
+from traffic_guardian.picoclaw.secrets_watch import KnownSecretsWatch, engine_from_config
 
 
 @pytest.fixture
@@ -244,11 +239,11 @@ def test_reload_drops_a_removed_key(picoclaw):
 
 
 def test_engine_from_config_watches_picoclaw_home_and_false_turns_it_off(guardian_env, picoclaw, tmp_path):
-    engine = Engine.from_config(load_config(env=guardian_env), Redactor(b"k" * 32))
+    engine = engine_from_config(load_config(env=guardian_env), Redactor(b"k" * 32))
     assert len(engine.known_secrets.current()) == 12
     config = tmp_path / "off.json"
     config.write_text(json.dumps({"known_secrets": False}))
-    assert Engine.from_config(load_config(str(config), env=guardian_env)).known_secrets is None
+    assert engine_from_config(load_config(str(config), env=guardian_env)).known_secrets is None
 
 
 def test_trie_prefers_the_longer_of_two_overlapping_secrets():

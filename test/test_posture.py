@@ -268,7 +268,8 @@ def test_profile_never_holds_a_planted_secret(guardian_env, guardian_home):
 def test_known_secrets_watched_are_counted_by_owner_and_fingerprint_never_by_value(guardian_env, guardian_home,
                                                                                      tmp_path):
     from picoclaw_fixtures import write_picoclaw_home
-    from traffic_guardian.detect.known_secrets import KnownSecretsWatch, write_summary
+    from traffic_guardian.home.secrets_summary import write_summary
+    from traffic_guardian.picoclaw.secrets_watch import KnownSecretsWatch
 
     assert _profile()["known_secrets"] is None
     picoclaw = write_picoclaw_home(tmp_path / "picoclaw-fixture")

@@ -19,9 +19,11 @@ from traffic_guardian.detect.engine import Engine
 from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
 from traffic_guardian.detect.redact import Redactor
 from traffic_guardian.home.config import load_config
-from traffic_guardian.proxy import scan_process
+from traffic_guardian.picoclaw.secrets_watch import engine_from_config
+from traffic_guardian.proxy import scanner_child
 from traffic_guardian.proxy.body_ring import RING_BYTES
-from traffic_guardian.proxy.scan_process import ScanProcess, decode, encode
+from traffic_guardian.proxy.scan_frames import decode, encode
+from traffic_guardian.proxy.scan_process import ScanProcess
 
 
 def exchange(body: str, n: int = 0, direction: str = OUTBOUND) -> Exchange:
@@ -59,7 +61,7 @@ def harness(guardian_home):
 def answers_here(guardian_home, items: list[Exchange]) -> list[tuple]:
     """What the scanner should answer: an engine in this process, same config and key."""
     config = load_config(None, dict(os.environ, PICOCLAW_TRAFFIC_GUARDIAN_HOME=str(guardian_home)))
-    engine = Engine.from_config(config, Redactor(config.home.fingerprint_key(create=True)))
+    engine = engine_from_config(config, Redactor(config.home.fingerprint_key(create=True)))
     return [(item.flow_id, [(f.pattern, f.snippet) for f in engine.scan(item)], None) for item in items]
 
 
@@ -227,12 +229,12 @@ def test_a_scan_error_in_the_child_comes_back_redacted(harness, guardian_home):
 
 def test_the_child_gives_its_heap_back_once_a_burst_is_over(monkeypatch):
     trims = []
-    monkeypatch.setattr(scan_process.heap, "trim", lambda: trims.append(time.monotonic()))
-    monkeypatch.setattr(scan_process, "IDLE_TRIM_SECS", 0.05)
+    monkeypatch.setattr(scanner_child.heap, "trim", lambda: trims.append(time.monotonic()))
+    monkeypatch.setattr(scanner_child, "IDLE_TRIM_SECS", 0.05)
     to_child, from_monitor = os.pipe()
     from_child, to_monitor = os.pipe()
     engine = Engine(redactor=Redactor(b"k" * 32))
-    child = threading.Thread(target=scan_process.serve, args=(engine, to_child, to_monitor))
+    child = threading.Thread(target=scanner_child.serve, args=(engine, to_child, to_monitor))
     child.start()
     try:
         time.sleep(0.2)

@@ -37,7 +37,7 @@ from demo_upstream import INJECTION_PAYLOAD, Upstreams  # noqa: E402
 
 from local_servers import free_port
 from polling import poll
-from traffic_guardian.home.egress import inventory_path, read_inventory  # noqa: E402
+from traffic_guardian.home.egress_inventory import inventory_path, read_inventory  # noqa: E402
 from traffic_guardian.home.guardian_home import GuardianHome  # noqa: E402
 from traffic_guardian.home.run_files import (  # noqa: E402
     ADDON_FILE,

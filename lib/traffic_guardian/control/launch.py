@@ -25,8 +25,7 @@ from pathlib import Path
 from traffic_guardian import VERSION
 from traffic_guardian.control.proxy_env import CREDENTIALS_FILE, scoped_assignments, scoped_env
 from traffic_guardian.detect.finding import utc_timestamp
-from traffic_guardian.detect.known_secrets import SUMMARY_FILE
-from traffic_guardian.home.egress import INVENTORY_FILE
+from traffic_guardian.home.egress_inventory import INVENTORY_FILE
 from traffic_guardian.home.findings_log import lock_path_for
 from traffic_guardian.home.guardian_home import GuardianHome, HomeError
 from traffic_guardian.home.run_files import (
@@ -38,6 +37,7 @@ from traffic_guardian.home.run_files import (
     stop_monitor,
     write_run_files,
 )
+from traffic_guardian.home.secrets_summary import SUMMARY_FILE
 from traffic_guardian.home.trust import (
     UPSTREAM_BUNDLE_NAME,
     guardian_ca_fingerprint,

@@ -18,7 +18,7 @@ from traffic_guardian.detect.content_encoding import decode_body
 from traffic_guardian.detect.decode import View, views
 from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
 from traffic_guardian.detect.finding import Finding
-from traffic_guardian.detect.known_secrets import KnownSecretSet, KnownSecretsWatch, is_bound_use
+from traffic_guardian.detect.known_secrets import KnownSecretsSource, is_bound_use
 from traffic_guardian.detect.prefilter import Prefilter
 from traffic_guardian.detect.providers import UseContext, is_expected_use
 from traffic_guardian.detect.redact import Redactor, encoded_spans
@@ -46,7 +46,7 @@ class Engine:
         context_chars: int = 40,
         redactor: Redactor | None = None,
         provider_hosts: dict[str, list[str]] | None = None,
-        known_secrets: KnownSecretSet | KnownSecretsWatch | None = None,
+        known_secrets: KnownSecretsSource | None = None,
         use_hyperscan: bool = True,
     ):
         self.rules = rules
@@ -65,20 +65,20 @@ class Engine:
         self.provider_hosts = provider_hosts or {}
         # provider -> number of times its key was seen in its normal auth use (for status)
         self.expected_uses: Counter[str] = Counter()
-        # The operator's PicoClaw secrets (known_secrets.py); .current() reloads on file change.
+        # The operator's PicoClaw secrets (known_secrets.py); a watch's .current() reloads on file change.
         self.known_secrets = known_secrets
 
     @classmethod
-    def from_config(cls, config, redactor: Redactor | None = None, use_hyperscan: bool = True) -> Engine:
-        from traffic_guardian.detect.known_secrets import watch_from_config
-
-        redactor = redactor or Redactor()
+    def from_config(cls, config, redactor: Redactor | None = None, use_hyperscan: bool = True,
+                    known_secrets: KnownSecretsSource | None = None) -> Engine:
+        """The engine a guardian config asks for; front ends use picoclaw/secrets_watch.engine_from_config,
+        which also watches the PicoClaw secrets."""
         return cls(
             max_scan_bytes=config.max_scan_bytes,
             context_chars=config.snippet_context_chars,
-            redactor=redactor,
+            redactor=redactor or Redactor(),
             provider_hosts=config.provider_hosts,
-            known_secrets=watch_from_config(config, redactor.fingerprint),
+            known_secrets=known_secrets,
             use_hyperscan=use_hyperscan,
         )
 

@@ -1,7 +1,8 @@
 """Known secrets: the operator's own PicoClaw keys, found by value in any scanned view.
 
 A regex knows formats; PicoClaw's config knows the actual keys and where each belongs.
-This module turns picoclaw/config_files.py's list into one matcher: a single compiled regex that
+This module turns the list of secrets the PicoClaw reader found (picoclaw/config_files.py) into
+one matcher: a single compiled regex that
 is a trie of every secret (one pass over the text whatever the number of secrets, not a
 loop per secret). The engine runs it on every decoded view (decode.py already gives the
 URL-decoded, JSON-unescaped and base64-decoded text), so those encodings are covered.
@@ -18,32 +19,28 @@ fingerprint.key), never a value.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, Protocol
 
-from traffic_guardian.detect.finding import utc_timestamp
-from traffic_guardian.detect.providers import UseContext, host_matches, in_auth_location
-from traffic_guardian.home.guardian_home import GuardianHome
-from traffic_guardian.picoclaw.config_files import (
-    Binding,
-    ConfiguredSecret,
-    PicoClawSnapshot,
-    file_stamps,
-    read_picoclaw,
-)
+from traffic_guardian.detect.providers import UNBOUND, Binding, UseContext, host_matches, in_auth_location
 
 PATTERN = "known_secret"
 SEVERITY = "critical"
 DESCRIPTION = "A secret from the operator's PicoClaw config outside its expected destination and auth location"
 MAX_KNOWN_SECRETS = 10000  # bounds the compiled matcher; a real config holds a few dozen
-RELOAD_CHECK_SECS = 5.0  # how often a running monitor stats the PicoClaw files for changes
-SUMMARY_FILE = "known-secrets.json"  # under <home>/run/, written by the monitor
-SUMMARY_SCHEMA = "clawsec-traffic-known-secrets/v1"
+
+
+@dataclass(frozen=True)
+class ConfiguredSecret:
+    value: str = field(repr=False)
+    # what it belongs to: model:<model_name>, channel:<name>, web:<tool>, skill:<registry>, mcp:<server>,
+    # config:<dotted path>
+    owner: str
+    kind: str  # model_api_key | channel_secret | web_tool_key | skill_token | mcp_credential | other_secret
+    source: str  # the file name it came from
+    binding: Binding = UNBOUND
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ class KnownSecretSet:
     """An immutable set of known secrets and their one-pass matcher."""
 
     def __init__(self, secrets: Iterable[ConfiguredSecret], fingerprint: Callable[[str], str],
-                 snapshot: PicoClawSnapshot | None = None):
+                 snapshot: Any = None):
         merged: dict[str, list[ConfiguredSecret]] = {}
         for secret in secrets:
             if len(merged) >= MAX_KNOWN_SECRETS and secret.value not in merged:
@@ -83,6 +80,8 @@ class KnownSecretSet:
             for value, group in merged.items()
         }
         self._matcher = re.compile(trie_pattern(self._by_value)) if self._by_value else None
+        # What the PicoClaw reader made of the files (picoclaw/config_files.PicoClawSnapshot): kept for
+        # the summary and the derived egress hosts; detect never imports its reader.
         self.snapshot = snapshot
         self.truncated = len(merged) >= MAX_KNOWN_SECRETS
 
@@ -159,79 +158,7 @@ def _emit(node: dict) -> str:
     return body
 
 
-class KnownSecretsWatch:
-    """The current KnownSecretSet for a PicoClaw home, reloaded when its files change.
+class KnownSecretsSource(Protocol):
+    """What the engine takes: a KnownSecretSet, or a watch that reloads one (picoclaw/secrets_watch.py)."""
 
-    A running monitor picks up an edited config.json or .security.yml without a restart:
-    current() stats both files at most every check_secs (mtime, size and inode) and
-    rebuilds the set when any changed. No signal is involved. on_reload(set) lets the
-    monitor persist the new fingerprint summary.
-    """
-
-    def __init__(self, picoclaw_home: Path, fingerprint: Callable[[str], str], *,
-                 check_secs: float = RELOAD_CHECK_SECS, clock: Callable[[], float] = time.monotonic,
-                 on_reload: Callable[[KnownSecretSet], None] | None = None):
-        self.picoclaw_home = Path(picoclaw_home)
-        self.fingerprint = fingerprint
-        self.check_secs = check_secs
-        self.clock = clock
-        self.on_reload = on_reload
-        self.reloads = 0
-        self._lock = threading.Lock()
-        self._stamps = file_stamps(self.picoclaw_home)
-        self._checked = clock()
-        self._set = self._build()
-
-    def current(self) -> KnownSecretSet:
-        now = self.clock()
-        if now - self._checked >= self.check_secs:
-            with self._lock:
-                if now - self._checked >= self.check_secs:
-                    self._checked = now
-                    stamps = file_stamps(self.picoclaw_home)
-                    if stamps != self._stamps:
-                        self._stamps = stamps
-                        self._set = self._build()
-                        self.reloads += 1
-                        if self.on_reload is not None:
-                            self.on_reload(self._set)
-        return self._set
-
-    def _build(self) -> KnownSecretSet:
-        snapshot = read_picoclaw(self.picoclaw_home)
-        return KnownSecretSet(snapshot.secrets, self.fingerprint, snapshot)
-
-
-def summary_path(home: GuardianHome) -> Path:
-    return home.run_dir / SUMMARY_FILE
-
-
-def write_summary(home: GuardianHome, known: KnownSecretSet) -> None:
-    """Persist what status and the posture profile show (count, owners, fingerprints); never a value."""
-    document = {"schema": SUMMARY_SCHEMA, "updated_at": utc_timestamp(), **known.summary()}
-    home.write_atomic(summary_path(home), (json.dumps(document, separators=(",", ":")) + "\n").encode("utf-8"))
-
-
-def read_summary(home: GuardianHome) -> dict | None:
-    """The running monitor's known-secrets summary, or None when there is none."""
-    try:
-        with open(summary_path(home), encoding="utf-8") as handle:
-            document = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) and document.get("schema") == SUMMARY_SCHEMA else None
-
-
-def watch_from_config(config, fingerprint: Callable[[str], str], **kwargs) -> KnownSecretsWatch | None:
-    """The watch the config asks for (known_secrets false: None).
-
-    "auto" and true both watch; with "auto" missing files are simply an empty set (and a
-    file created later is picked up by the reload check), while validate treats missing
-    files as a problem only for true.
-    """
-    from traffic_guardian.picoclaw.config_files import resolve_picoclaw_home
-
-    if config.values.get("known_secrets", "auto") is False:
-        return None
-    home = resolve_picoclaw_home(config.values.get("picoclaw_home"))
-    return KnownSecretsWatch(home, fingerprint, **kwargs)
+    def current(self) -> KnownSecretSet: ...

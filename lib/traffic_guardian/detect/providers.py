@@ -25,6 +25,17 @@ ANYWHERE = "any"
 
 
 @dataclass(frozen=True)
+class Binding:
+    """Where a secret is expected: hosts (globs) and auth locations there (the vocabulary above)."""
+
+    hosts: tuple[str, ...] = ()
+    auth: tuple[str, ...] = ()
+
+
+UNBOUND = Binding()
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
     hosts: tuple[str, ...]  # host names or globs (*.example.com)

@@ -32,7 +32,7 @@ class MonitorCounters:
         self.last_write_error: str | None = None
         self.addon_errors = 0
         self.last_addon_error: str | None = None
-        self.scan_waits = 0  # times a hand-off waited for the scanner process to catch up (scan_process.py)
+        self.scan_waits = 0  # times a hand-off waited for the scanner process to catch up (proxy/scan_process.py)
         self.dirty = True
 
     def bump(self, name: str, amount: int = 1) -> None:

@@ -13,7 +13,7 @@ host each is for, so the guardian reads it (read-only, never writes it):
                                other string in the file (everything there is a secret)
 
 Each secret comes with a Binding: the hosts it is for and the auth locations it is
-expected in there (providers.py's vocabulary). Values are held in memory only; nothing
+expected in there (providers.py's vocabulary), from the table in bindings.py. Values are held in memory only; nothing
 in this module writes, logs or formats a value. `ref:` references, placeholders
 (YOUR_..., xxx, <...>) and values shorter than MIN_SECRET_CHARS are not secrets.
 """
@@ -23,97 +23,20 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from traffic_guardian.detect.providers import ANYWHERE
+from traffic_guardian.detect.known_secrets import ConfiguredSecret
+from traffic_guardian.detect.providers import UNBOUND, Binding
 from traffic_guardian.picoclaw import yaml_subset
+from traffic_guardian.picoclaw.bindings import CHANNELS, MODEL_AUTH, SKILL_REGISTRIES, VENDOR_HOSTS, WEB_TOOLS
 
 CONFIG_FILE = "config.json"
 SECURITY_FILE = ".security.yml"
 MAX_FILE_BYTES = 4 * 1024 * 1024  # PicoClaw configs are a few KiB; refuse anything absurd
 MIN_SECRET_CHARS = 8  # shorter values ("admin", "1234") would match everywhere
 MAX_SECRET_CHARS = 4096
-
-AUTHZ = "header:authorization"
-# Where a model key travels in the protocols PicoClaw speaks (OpenAI, Anthropic, Gemini, Azure).
-MODEL_AUTH = (AUTHZ, "header:x-api-key", "header:api-key", "header:x-goog-api-key", "query:key")
-
-# model prefix ("openai/gpt-5.4" -> "openai") -> the default API host PicoClaw uses when
-# the entry has no api_base (PicoClaw's documented vendor table).
-VENDOR_HOSTS: dict[str, tuple[str, ...]] = {
-    "openai": ("api.openai.com",), "anthropic": ("api.anthropic.com",),
-    "anthropic-messages": ("api.anthropic.com",), "azure": ("*.openai.azure.com",),
-    "azure-openai": ("*.openai.azure.com",), "bedrock": ("*.amazonaws.com",),
-    "venice": ("api.venice.ai",), "openrouter": ("openrouter.ai",), "litellm": ("localhost",),
-    "lmstudio": ("localhost",), "groq": ("api.groq.com",), "zhipu": ("open.bigmodel.cn",),
-    "gemini": ("generativelanguage.googleapis.com",), "nvidia": ("integrate.api.nvidia.com",),
-    "ollama": ("localhost",), "moonshot": ("api.moonshot.cn",), "shengsuanyun": ("router.shengsuanyun.com",),
-    "deepseek": ("api.deepseek.com",), "cerebras": ("api.cerebras.ai",), "vivgrid": ("api.vivgrid.com",),
-    "volcengine": ("ark.cn-beijing.volces.com",), "vllm": ("localhost",),
-    "qwen": ("dashscope.aliyuncs.com",), "qwen-intl": ("dashscope-intl.aliyuncs.com",),
-    "qwen-us": ("dashscope-us.aliyuncs.com",), "coding-plan": ("coding-intl.dashscope.aliyuncs.com",),
-    "coding-plan-anthropic": ("coding-intl.dashscope.aliyuncs.com",), "mistral": ("api.mistral.ai",),
-    "avian": ("api.avian.io",), "minimax": ("api.minimaxi.com",), "longcat": ("api.longcat.chat",),
-    "modelscope": ("api-inference.modelscope.cn",), "novita": ("api.novita.ai",),
-    "mimo": ("api.xiaomimimo.com",),
-}
-
-
-@dataclass(frozen=True)
-class ChannelSpec:
-    hosts: tuple[str, ...]
-    fields: dict[str, tuple[str, ...]]  # secret field -> auth locations; () = never sent out
-    host_fields: tuple[str, ...] = ()  # config fields naming the channel's own server (URL or host[:port])
-
-
-# Channel secrets and where PicoClaw's channel clients send them. Fields with no auth
-# location (webhook signing secrets, AES keys) are only ever used locally: any outbound
-# appearance is a leak.
-CHANNELS: dict[str, ChannelSpec] = {
-    "telegram": ChannelSpec(("api.telegram.org",), {"token": ("path:/bot", "path:/file/bot")}),
-    "discord": ChannelSpec(("discord.com", "*.discord.com", "discordapp.com", "*.discordapp.com",
-                            "gateway.discord.gg", "*.discord.gg"),
-                           {"token": (AUTHZ, "body_json:d.token")}),  # REST header; gateway IDENTIFY
-    "slack": ChannelSpec(("slack.com", "*.slack.com"), {"bot_token": (AUTHZ,), "app_token": (AUTHZ,)}),
-    "feishu": ChannelSpec(("open.feishu.cn", "open.larksuite.com"),
-                          {"app_secret": ("body_json:app_secret",), "encrypt_key": (), "verification_token": ()}),
-    "qq": ChannelSpec(("bots.qq.com", "api.sgroup.qq.com"), {"app_secret": ("body_json:clientSecret",)}),
-    "dingtalk": ChannelSpec(("api.dingtalk.com", "oapi.dingtalk.com"),
-                            {"client_secret": ("body_json:appSecret", "query:appsecret")}),
-    "matrix": ChannelSpec((), {"access_token": (AUTHZ, "query:access_token")}, ("homeserver",)),
-    "line": ChannelSpec(("api.line.me", "api-data.line.me"),
-                        {"channel_access_token": (AUTHZ,), "channel_secret": ()}),
-    "onebot": ChannelSpec((), {"access_token": (AUTHZ, "query:access_token")}, ("ws_url",)),
-    "wecom": ChannelSpec(("qyapi.weixin.qq.com",), {"token": (), "encoding_aes_key": ()}),
-    "wecom_app": ChannelSpec(("qyapi.weixin.qq.com",),
-                             {"corp_secret": ("query:corpsecret",), "token": (), "encoding_aes_key": ()}),
-    "wecom_aibot": ChannelSpec(("qyapi.weixin.qq.com", "*.work.weixin.qq.com"),
-                               {"secret": (ANYWHERE,), "token": (), "encoding_aes_key": ()}),
-    "weixin": ChannelSpec(("*.weixin.qq.com",), {"token": (AUTHZ, ANYWHERE)}),
-    "pico": ChannelSpec((), {"token": ()}),  # PicoClaw's own inbound channel: clients present it to us
-    "irc": ChannelSpec((), {"password": (ANYWHERE,), "nickserv_password": (ANYWHERE,),
-                            "sasl_password": (ANYWHERE,)}, ("server",)),
-}
-
-# Web search tools: config.json tools.web.<name>, .security.yml web.<name>.
-WEB_TOOLS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "brave": (("api.search.brave.com",), ("header:x-subscription-token",)),
-    "tavily": (("api.tavily.com",), (AUTHZ, "body_json:api_key")),
-    "perplexity": (("api.perplexity.ai",), (AUTHZ,)),
-    "glm_search": (("open.bigmodel.cn",), (AUTHZ,)),
-    "baidu_search": (("qianfan.baidubce.com",), (AUTHZ, "header:x-appbuilder-authorization")),
-    "exa": (("api.exa.ai",), ("header:x-api-key", AUTHZ)),
-    "firecrawl": (("api.firecrawl.dev",), (AUTHZ,)),
-    "duckduckgo": (("duckduckgo.com", "html.duckduckgo.com", "lite.duckduckgo.com"), ()),
-}
-
-GITHUB_HOSTS = ("github.com", "api.github.com", "uploads.github.com", "*.githubusercontent.com")
-SKILL_REGISTRIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "github": (GITHUB_HOSTS, (AUTHZ,)),
-    "clawhub": (("clawhub.ai", "*.clawhub.ai"), (AUTHZ,)),
-}
 
 # A config.json field whose name says it holds a credential (api_key, bot_token,
 # client_secret, password, Authorization, GITHUB_TOKEN ...).
@@ -126,28 +49,6 @@ _PLACEHOLDER = re.compile(r"^(?:ref:|env:|\$\{|\$[A-Z_]|<)|(?:^|[-_.])(?:your[-_
                           r"|changeme|placeholder|example", re.IGNORECASE)
 _AUTH_SCHEME = re.compile(r"^(?:bearer|bot|token|basic|apikey)\s+", re.IGNORECASE)
 _INDEXED_NAME = re.compile(r"^(?P<name>.+):(?P<index>\d+)$")
-
-
-@dataclass(frozen=True)
-class Binding:
-    """Where a secret is expected: hosts (globs) and auth locations there (providers.py vocabulary)."""
-
-    hosts: tuple[str, ...] = ()
-    auth: tuple[str, ...] = ()
-
-
-UNBOUND = Binding()
-
-
-@dataclass(frozen=True)
-class ConfiguredSecret:
-    value: str = field(repr=False)
-    # what it belongs to: model:<model_name>, channel:<name>, web:<tool>, skill:<registry>, mcp:<server>,
-    # config:<dotted path>
-    owner: str
-    kind: str  # model_api_key | channel_secret | web_tool_key | skill_token | mcp_credential | other_secret
-    source: str  # the file name it came from
-    binding: Binding = UNBOUND
 
 
 @dataclass

@@ -31,9 +31,9 @@ def secret_redactor(argv: list[str]):
     """Engine.redact_text with this home's fingerprint key, or None if the config cannot load
     (mitmdump will then fail too, and its error goes through the URL/field redaction)."""
     try:
-        from traffic_guardian.detect.engine import Engine
         from traffic_guardian.detect.redact import Redactor
         from traffic_guardian.home.config import load_config
+        from traffic_guardian.picoclaw.secrets_watch import engine_from_config
 
         env = dict(os.environ)
         home = option_value(argv, "guardian_home")
@@ -41,7 +41,7 @@ def secret_redactor(argv: list[str]):
             env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"] = home
         config = load_config(option_value(argv, "guardian_config") or None, env)
         redactor = Redactor(config.home.fingerprint_key(create=True))
-        return Engine.from_config(config, redactor, use_hyperscan=False).redact_text
+        return engine_from_config(config, redactor, use_hyperscan=False).redact_text
     except Exception:
         return None
 

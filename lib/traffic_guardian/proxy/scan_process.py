@@ -17,46 +17,29 @@ Nothing is skipped and nothing grows without bound:
   - a child that does not answer within timeout seconds is killed; the exchange it was on
     is reported as not scanned (the only way one can be) and the rest are rescanned.
 
-The child is `python scan_process.py --home H [--config C] [--ring-fd N]`: the same config and
-fingerprint key, so its snippets are the ones the monitor would write. It never prints
-(stderr is discarded; a failed scan comes back as a message its engine redacted), ignores
-SIGINT (a Ctrl-C reaches the whole foreground process group; the monitor decides when
-scanning ends), and exits when its stdin closes, so it never outlives the monitor.
-Frames, between our two processes only. To the child: two 4-byte big-endian lengths and
-an 8-byte signed offset, the pickled fields of the Exchange, then its body as raw bytes
-(written from the proxy's own buffer with writev: a 64 KiB body is not copied into a
-pickle and again into a frame) or, when the offset is not -1, nothing: the body is at that
-offset in the memory both processes map (body_ring.py), copied there without a system
-call. To the monitor: a 4-byte length, then the pickled answer.
+The child is scanner_child.py, run as a script; the frames between the two processes
+are scan_frames.py's.
 """
 
 from __future__ import annotations
 
-import argparse
 import fcntl
-import mmap
-import operator
 import os
 import pickle
 import select
-import signal
-import struct
 import subprocess
 import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import fields
 from itertools import islice
 from pathlib import Path
 
-if __name__ == "__main__":  # run as a script: make `traffic_guardian` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from traffic_guardian.detect.exchange import Exchange
+from traffic_guardian.proxy.body_ring import BodyRing
+from traffic_guardian.proxy.scan_frames import ANSWER_LENGTH, encode
 
-from traffic_guardian.detect.exchange import Exchange  # noqa: E402
-from traffic_guardian.proxy import heap  # noqa: E402
-from traffic_guardian.proxy.body_ring import BodyRing, read_body  # noqa: E402
-
+CHILD_SCRIPT = Path(__file__).resolve().with_name("scanner_child.py")
 MAX_IN_FLIGHT = 512  # small exchanges: 64 was reached at 32 concurrent GETs by latency alone
 MAX_BYTES = 8 * 1024 * 1024
 # How long a submitted frame may wait to be written with the next ones. Writing wakes the
@@ -64,13 +47,7 @@ MAX_BYTES = 8 * 1024 * 1024
 # way (an SSE stream's first byte) should not wait behind that.
 SEND_DELAY_SECS = 0.001
 TIMEOUT_SECS = 30.0  # far above any scan: the worst adversarial 64 KiB input takes ~10 ms
-_LENGTH = struct.Struct(">I")  # an answer's frame
-_HEAD = struct.Struct(">IIq")  # an exchange's frame: the pickled fields, the raw body, its ring offset or -1
-_FIELDS = tuple(field.name for field in fields(Exchange) if field.name != "body")
-_field_values = operator.attrgetter(*_FIELDS)  # one C call per frame, not a generator over the names
 _MAX_BUFFERS = 512  # per writev, well under any IOV_MAX
-IDLE_TRIM_SECS = 1.0  # the child trims its heap once its input has been quiet this long after work
-_ANSWER_DELAY_SECS = 0.001  # how long the child may hold answers back to write several at once
 _F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe holds a dozen bodies, so a write rarely waits
 
 
@@ -116,7 +93,7 @@ class ScanProcess:
 
     def start(self, loop=None) -> None:
         """Start the child; with an event loop, answers are read there as they arrive."""
-        argv = [sys.executable, str(Path(__file__).resolve()), "--home", str(self.home)]
+        argv = [sys.executable, str(CHILD_SCRIPT), "--home", str(self.home)]
         if self.config_path:
             argv += ["--config", self.config_path]
         if self._ring is None:
@@ -305,12 +282,12 @@ class ScanProcess:
             self._failed(f"scanner process exited (code {child.poll()})")
             return
         self._buffer += data
-        while len(self._buffer) >= _LENGTH.size:
-            (length,) = _LENGTH.unpack_from(self._buffer)
-            if len(self._buffer) < _LENGTH.size + length:
+        while len(self._buffer) >= ANSWER_LENGTH.size:
+            (length,) = ANSWER_LENGTH.unpack_from(self._buffer)
+            if len(self._buffer) < ANSWER_LENGTH.size + length:
                 break
-            payload = bytes(self._buffer[_LENGTH.size : _LENGTH.size + length])
-            del self._buffer[: _LENGTH.size + length]
+            payload = bytes(self._buffer[ANSWER_LENGTH.size : ANSWER_LENGTH.size + length])
+            del self._buffer[: ANSWER_LENGTH.size + length]
             if not self._in_flight:
                 self._failed("scanner process answered an exchange it was not given")
                 return
@@ -345,23 +322,6 @@ class ScanProcess:
             self.on_problem(f"cannot restart the scanner process ({type(exc).__name__}): scanning in the monitor")
 
 
-def encode(exchange: Exchange, ring_offset: int | None = None) -> list[bytes]:
-    """An exchange's frame as buffers for writev; a bytes body is sent as it is, or not at
-    all when it was put in the ring at ring_offset."""
-    body = exchange.body
-    raw = body if isinstance(body, bytes) else b""
-    meta = pickle.dumps((_field_values(exchange), None if raw is body else body),
-                        protocol=pickle.HIGHEST_PROTOCOL)
-    if ring_offset is not None:
-        return [_HEAD.pack(len(meta), len(raw), ring_offset), meta]
-    return [_HEAD.pack(len(meta), len(raw), -1), meta, raw]
-
-
-def decode(meta: bytes | bytearray | memoryview, raw: bytes) -> Exchange:
-    values, text_body = pickle.loads(meta)  # noqa: S301 - from the monitor that started us, over a pipe
-    return Exchange(**dict(zip(_FIELDS, values, strict=True)), body=raw if text_body is None else text_body)
-
-
 def _drop_written(pending: deque[memoryview], written: int) -> None:
     while written and pending:
         if written >= len(pending[0]):
@@ -371,87 +331,3 @@ def _drop_written(pending: deque[memoryview], written: int) -> None:
             written = 0
 
 
-# -- the child -----------------------------------------------------------------------------------
-
-
-def serve(engine, stdin_fd: int, stdout_fd: int, ring: mmap.mmap | None = None) -> None:
-    """Answer frames until stdin closes: Exchange in, (findings, uses, error) out.
-
-    Reads whatever has arrived and scans every whole frame in it, writing the answers
-    together once about a millisecond has passed since the first one held (and at the end
-    of what was read): a burst costs the monitor a few wake-ups, not one per answer, and
-    an answer is never held long, since the monitor needs it to free in-flight room.
-
-    Once the frames stop coming for IDLE_TRIM_SECS after some work, the heap is trimmed:
-    glibc otherwise keeps what a burst of bodies took (about 2 MB after 4,000 requests)."""
-    buffer = bytearray()
-    worked = False
-    while True:
-        if worked and not select.select([stdin_fd], [], [], IDLE_TRIM_SECS)[0]:
-            heap.trim()
-            worked = False
-        data = os.read(stdin_fd, 1 << 20)
-        if not data:
-            return
-        buffer += data
-        answers, offset, first = [], 0, 0.0
-        while len(buffer) - offset >= _HEAD.size:
-            meta_length, body_length, ring_offset = _HEAD.unpack_from(buffer, offset)
-            meta_end = offset + _HEAD.size + meta_length
-            end = meta_end + (body_length if ring_offset < 0 else 0)
-            if len(buffer) < end:
-                break
-            raw = bytes(buffer[meta_end:end]) if ring_offset < 0 else read_body(ring, ring_offset, body_length)
-            payload = pickle.dumps(_answer(engine, buffer[offset + _HEAD.size : meta_end], raw),
-                                   protocol=pickle.HIGHEST_PROTOCOL)
-            answers += (_LENGTH.pack(len(payload)), payload)
-            offset = end
-            now = time.monotonic()
-            if len(answers) == 2:
-                first = now
-            elif now - first >= _ANSWER_DELAY_SECS:  # the monitor needs answers to free in-flight room
-                _write_all(stdout_fd, b"".join(answers))
-                answers = []
-        del buffer[:offset]
-        if answers:
-            _write_all(stdout_fd, b"".join(answers))
-        worked = True
-
-
-def _answer(engine, meta: bytearray, raw: bytes) -> tuple:
-    try:
-        return engine.scan(decode(meta, raw)), dict(engine.expected_uses), None
-    except Exception as exc:  # reported by the monitor, redacted here where the engine is
-        return [], dict(engine.expected_uses), engine.redact_text(f"{type(exc).__name__}: {exc}")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="The monitor's scanner process (started by the addon; reads "
-                                                 "exchanges on stdin, answers findings on stdout; never prints).")
-    parser.add_argument("--home", required=True, help="guardian home")
-    parser.add_argument("--config", help="config file (default: the usual lookup)")
-    parser.add_argument("--ring-fd", type=int, help="inherited memfd holding bodies the frames point into")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from traffic_guardian.detect.engine import Engine
-    from traffic_guardian.detect.redact import Redactor
-    from traffic_guardian.home.config import load_config
-
-    env = dict(os.environ, PICOCLAW_TRAFFIC_GUARDIAN_HOME=args.home)
-    config = load_config(args.config, env)
-    engine = Engine.from_config(config, Redactor(config.home.fingerprint_key(create=True)))
-    engine.prefilter.compile(in_fork=True)  # Hyperscan's compiler never enters this long-lived process
-    heap.trim()  # what building the engine freed
-    ring = mmap.mmap(args.ring_fd, 0, prot=mmap.PROT_READ) if args.ring_fd is not None else None
-    serve(engine, sys.stdin.fileno(), sys.stdout.fileno(), ring)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

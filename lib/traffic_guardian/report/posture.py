@@ -27,10 +27,10 @@ from urllib.parse import urlsplit
 
 from traffic_guardian import PLATFORM, VERSION
 from traffic_guardian.detect.finding import SEVERITIES, parse_utc, utc_timestamp
-from traffic_guardian.detect.known_secrets import read_summary
 from traffic_guardian.detect.rules import PATTERN_IDS, RULESET, ruleset_digest
 from traffic_guardian.home.findings_log import live_log_path, read_log, summarize
 from traffic_guardian.home.run_files import RUNNING, monitor_status
+from traffic_guardian.home.secrets_summary import read_summary
 from traffic_guardian.home.trust import guardian_ca_fingerprint
 
 POSTURE_SCHEMA = "clawsec-traffic-posture/v1"
