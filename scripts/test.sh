@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: bootstrap the venv, make sure jq is present, lint, then pytest.
+# The whole test suite: bootstrap the venv, make sure jq is present, lint (shellcheck, ruff,
+# the import layers), then pytest.
 # Extra arguments go to pytest (for example: scripts/test.sh -k redaction).
 set -euo pipefail
 
@@ -30,5 +31,10 @@ find scripts bench test .ci -name '*.sh' -print0 2>/dev/null | xargs -0 -r .venv
 .venv/bin/shellcheck .ci/run
 echo "test: ruff" >&2
 .venv/bin/ruff check --quiet lib scripts test bench
+echo "test: import layers (lint-imports)" >&2
+if ! layers="$(PYTHONPATH=lib .venv/bin/lint-imports --no-cache --no-logo 2>&1)"; then
+    printf '%s\n' "$layers" >&2
+    exit 1
+fi
 echo "test: pytest" >&2
 exec .venv/bin/python -m pytest "$@"

@@ -87,3 +87,13 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert commands == ["scripts/demo.sh", "scripts/test.sh"]
     ci = (BUNDLE / ".ci" / "run").read_text()
     assert "exec bash scripts/test.sh" in ci
+
+
+def test_no_two_shipped_files_share_a_base_name():
+    """ClawSec's packager keys a bundle's files by base name; only package __init__.py files may repeat."""
+    by_name: dict[str, list[str]] = {}
+    for path in sorted(_tracked_files()):
+        name = path.rsplit("/", 1)[-1]
+        if name != "__init__.py" and not name.endswith(".gitkeep"):
+            by_name.setdefault(name, []).append(path)
+    assert {name: paths for name, paths in by_name.items() if len(paths) > 1} == {}
