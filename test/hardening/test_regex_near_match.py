@@ -1,4 +1,4 @@
-"""Adversarial regex input for the rules test/test_rules_linear.py has no samples for.
+"""Adversarial regex input for the rules test/detect/test_rules_linear.py has no samples for.
 
 test_rules_linear.py builds near-match inputs of max_scan_bytes from each rule's positive
 samples (cut and repeated, cut and flooded, keywords glued and spaced) and times every rule

@@ -20,7 +20,7 @@ translate and search that would otherwise prove it.
 A rule runs when one of its keywords occurred (or it has none) and its gate matched (or it
 has none). Keywords are exact substrings; a gate matches at least what the rule matches
 (gate_syntax.py), so the prefilter only ever skips rules that could not have matched, and
-Python's re still makes every decision. test/test_prefilter.py checks both properties.
+Python's re still makes every decision. test/detect/test_prefilter.py checks both properties.
 
 Hyperscan (a linear-time multi-pattern matcher) is optional: without it, or for a view
 that is not valid UTF-8 (lone surrogates from JSON escapes), runnable() returns None and

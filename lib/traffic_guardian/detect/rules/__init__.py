@@ -6,7 +6,7 @@ plus its positive and near-miss tests. The engine has one generic matching loop.
 Why Python's re decides and Hyperscan only prefilters (prefilter.py): every regex here is
 written to stay linear on adversarial input (a literal anchor, single-class runs with
 bounded or possessive quantifiers, no nested or ambiguous repetition), and
-test/test_rules_linear.py proves the bound on crafted near-match inputs for every rule.
+test/detect/test_rules_linear.py proves the bound on crafted near-match inputs for every rule.
 One dialect defines every rule, and without Hyperscan every script still runs on a plain
 Python and finds the same.
 """

@@ -20,7 +20,7 @@ from traffic_guardian.home.trust import (
     write_upstream_bundle,
 )
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 @pytest.fixture(scope="module")

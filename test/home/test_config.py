@@ -13,7 +13,7 @@ import pytest
 from traffic_guardian.detect.rules import RULESET
 from traffic_guardian.home.config import KEY_SPECS, ConfigError, load_config, load_defaults
 
-SPEC = (Path(__file__).resolve().parents[1] / "SPEC.md").read_text(encoding="utf-8")
+SPEC = (Path(__file__).resolve().parents[2] / "SPEC.md").read_text(encoding="utf-8")
 
 
 def spec_section(number: int) -> str:
