@@ -23,7 +23,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402  (also puts lib/ and test/ on sys.path)
-
 from traffic_guardian.detect.engine import Engine  # noqa: E402
 from traffic_guardian.detect.exchange import Exchange  # noqa: E402
 

@@ -39,9 +39,8 @@ BENCH = Path(__file__).resolve().parent
 BUNDLE = BENCH.parent
 sys.path[:0] = [str(BUNDLE / "lib"), str(BUNDLE / "test")]
 
-import proxy as proxy_bench  # noqa: E402 - bench/proxy.py, beside this file
-
 import fakes  # noqa: E402 - test-time fake secret generators (nothing secret-shaped is committed)
+import proxy as proxy_bench  # noqa: E402 - bench/proxy.py, beside this file
 from canary import find_leaks  # noqa: E402
 from traffic_guardian.home.findings_log import read_log  # noqa: E402
 

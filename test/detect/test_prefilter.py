@@ -8,13 +8,13 @@ import re
 import string
 
 import pytest
-import test_rules_exfil
-import test_rules_injection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import benign_corpus
 import fakes
+import test_rules_exfil
+import test_rules_injection
 from traffic_guardian.detect import prefilter
 from traffic_guardian.detect.decode import base64_runs, views
 from traffic_guardian.detect.engine import Engine

@@ -13,9 +13,9 @@ import functools
 import time
 
 import pytest
+
 import test_rules_exfil
 import test_rules_injection
-
 from traffic_guardian.detect.engine import Engine
 from traffic_guardian.detect.exchange import Exchange
 from traffic_guardian.detect.rules import RULESET, Rule
