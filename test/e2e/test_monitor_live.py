@@ -16,6 +16,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -291,6 +292,29 @@ def test_requests_without_proxy_credentials_are_refused(plain_monitor, upstreams
     after = json.loads(urllib.request.urlopen(f"{http_base(upstreams)}/hits", timeout=10).read())["hits"]
     assert after == hits + 1  # only our own /hits call reached the upstream
     assert_no_leak(PLANTED, plain_monitor.home, OUTPUTS)
+
+
+def test_secrets_spelled_with_escapes_reach_no_output(plain_monitor, upstreams):
+    """SPEC section 7: a key partly written as JSON \\u00XX inside JSON inside JSON, partly
+    percent-escaped in a query, or as HTML entities, is in no finding, log, status or profile."""
+    json_key, url_key, html_key = (plant(fakes.openai_project_key()), plant(fakes.anthropic_key()),
+                                   plant(fakes.github_token()))
+    rng = random.Random(11)
+    spelled_json = "".join(f"\\u{ord(c):04x}" if rng.random() < 0.3 else c for c in json_key)
+    inner = json.dumps({"note": "cat ~/.ssh/id_rsa", "blob": spelled_json})
+    body = json.dumps({"messages": [{"role": "user", "content": inner}]}).encode()
+    spelled_url = "".join(f"%{ord(c):02X}" if rng.random() < 0.3 else c for c in url_key)
+    spelled_html = "".join(f"&#{ord(c)};" if rng.random() < 0.3 else c for c in html_key)
+    env = plain_monitor.proxy_env()
+    before = len(plain_monitor.findings())
+    urlopen(f"{http_base(upstreams)}/echo", env, body, {"content-type": "application/json"})
+    urlopen(f"{http_base(upstreams)}/echo?path=/etc/shadow&k={spelled_url}", env, b"x")
+    urlopen(f"{http_base(upstreams)}/echo", env, f"<pre>cat ~/.ssh/id_rsa {spelled_html}</pre>".encode(),
+            {"content-type": "text/html"})
+    plain_monitor.wait_findings(lambda f: True, count=before + 3)
+    run(script("status.py", "--json"), plain_monitor.env)
+    run(script("export-profile.py", "--output", "-"), plain_monitor.env)
+    assert_no_leak([json_key, url_key, html_key], plain_monitor.home, OUTPUTS)
 
 
 def test_streamed_response_reaches_client_before_upstream_finishes(plain_monitor, upstreams):

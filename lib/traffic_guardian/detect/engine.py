@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from traffic_guardian.detect import known_secrets as known_secret_rule
+from traffic_guardian.detect.assignments import assignment_spans
 from traffic_guardian.detect.content_encoding import decode_body
 from traffic_guardian.detect.decode import View, views
 from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
@@ -21,12 +22,17 @@ from traffic_guardian.detect.finding import Finding
 from traffic_guardian.detect.known_secrets import KnownSecretsSource, is_bound_use
 from traffic_guardian.detect.prefilter import Prefilter
 from traffic_guardian.detect.providers import UseContext, is_expected_use
-from traffic_guardian.detect.redact import Redactor, encoded_spans
+from traffic_guardian.detect.redact import MAX_ENCODED_HITS, Redactor, encoded_spans
 from traffic_guardian.detect.rules import RULESET, SECRET_RULES, Rule
+from traffic_guardian.detect.unescape import may_hold_escapes, readings
 
 # Caps so one hostile body cannot turn into a flood of findings (the writer also dedups).
 MAX_FINDINGS_PER_RULE_PER_PART = 5
 MAX_FINDINGS_PER_EXCHANGE = 50
+# Bounds on searching escaped spellings: the longest secrets first; a value shorter than
+# MIN_SPELLED_LENGTH (a 4-character password) is masked where it is assigned, not searched for.
+MAX_SPELLED_SECRETS = 64
+MIN_SPELLED_LENGTH = 8
 
 
 @dataclass(frozen=True)
@@ -186,9 +192,12 @@ class Engine:
                      decoded_views: list[View] | None = None) -> list[tuple[int, int, str, str]]:
         """Every secret in text, whatever the direction: what redaction must mask.
 
-        decoded: also secrets visible only in a decoded view of text (base64, URL, JSON
-        escapes), masked where their encoded form sits in text. decoded_views: those
-        views when the caller has built them already (views(text)[1:]).
+        Key rules and known secrets; values assigned to credential-named keys are masked by
+        the snippet itself, around its window (redact.py). decoded: also secrets visible only
+        in a decoded view of text (base64, URL, JSON), masked where their encoded form sits
+        in text, and every secret, seen or not, wherever text spells it with escapes
+        (unescape.py: `\\u0041`, `%41`, `&#65;`, mixed and nested). decoded_views: those
+        views when the caller has built them already.
         """
         spans: list[tuple[int, int, str, str]] = []
         for rule in self._runnable(self.secret_rules, text, None)[0]:
@@ -207,7 +216,32 @@ class Engine:
                 for start, end, label, prefix in self.secret_spans(view.text, decoded=False):
                     hidden[view.text[start:end]] = (label, prefix)
             spans += encoded_spans(text, hidden)
+            if may_hold_escapes(text):
+                spans += self._spelled_spans(text, spans, hidden)
         return spans
+
+    def _spelled_spans(self, text: str, spans, hidden: dict) -> list[tuple[int, int, str, str]]:
+        """Raw spans where text spells a secret with escapes: the secrets found in text, in its
+        decoded views, or by the key rules on a reading of text with its escapes undone."""
+        found_readings = readings(text)
+        if not found_readings:
+            return []
+        secrets = dict(hidden)
+        secrets |= {text[start:end]: (label, prefix) for start, end, label, prefix in spans}
+        for reading in found_readings:
+            for start, end, label, prefix in self.secret_spans(reading.text, decoded=False):
+                secrets[reading.text[start:end]] = (label, prefix)
+        searched = [(value, label) for value, (label, _prefix) in secrets.items() if len(value) >= MIN_SPELLED_LENGTH]
+        searched = sorted(searched, key=lambda item: -len(item[0]))[:MAX_SPELLED_SECRETS]
+        found = []
+        for reading in found_readings:
+            for value, label in searched:
+                start, hits = reading.text.find(value), 0
+                while start != -1 and hits < MAX_ENCODED_HITS:
+                    raw_start, raw_end = reading.raw_span(start, start + len(value))
+                    found.append((raw_start, raw_end, label, ""))
+                    start, hits = reading.text.find(value, start + 1), hits + 1
+        return found
 
     def _scan_known_secrets(self, exchange: Exchange, part: Part, view: View, findings: list[Finding],
                             seen: set[tuple], decoded: list[View] | None = None) -> list[tuple[int, int]]:
@@ -280,6 +314,7 @@ class Engine:
     def redact_text(self, text: str) -> str:
         """Mask every secret in arbitrary text (error messages, log lines)."""
         spans = self.secret_spans(text)
-        if not spans:
+        if not spans and not assignment_spans(text):
             return text
         return self.redactor.snippet(text, 0, len(text), 0, spans).strip("…")
+

@@ -4,7 +4,8 @@ A secret is replaced by a token that keeps what an operator needs to triage (the
 a short public prefix such as 'sk-proj', the length, and a salted fingerprint to tell two
 keys apart) and nothing that helps reuse it. Masking works on spans computed over the
 whole scanned text, not on the snippet window, so a secret cut in half by the window
-edge is still masked.
+edge is still masked. Values assigned to credential-named keys (assignments.py) are
+masked too, found around the window, since only the window shows them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import json
 import os
 import re
 from urllib.parse import quote, quote_plus
+
+from traffic_guardian.detect.assignments import ASSIGNED_LABEL, ASSIGNMENT_REACH, MAX_ASSIGNED_VALUE, assignment_spans
 
 # Characters that would make a snippet span lines or read differently from what it holds:
 # controls, zero-width and invisible operators, bidi embeddings, overrides and isolates,
@@ -57,6 +60,15 @@ class Redactor:
         for s_start, s_end, _label, _prefix in spans:
             if s_start < hi and s_end > lo:
                 lo, hi = min(lo, s_start), max(hi, s_end)
+        # Values assigned to credential-named keys, looked for around the window only: a
+        # key of its own width before it, a value of the longest masked length after.
+        around = max(0, lo - ASSIGNMENT_REACH)
+        assigned = [(a + around, b + around, label, prefix) for a, b, label, prefix
+                    in assignment_spans(text[around:hi + MAX_ASSIGNED_VALUE])]
+        assigned = [span for span in assigned if span[0] < hi and span[1] > lo]
+        for s_start, s_end, _label, _prefix in assigned:
+            lo, hi = min(lo, s_start), max(hi, s_end)
+        spans = [*spans, *assigned]
         pieces: list[str] = []
         cursor = lo
         for s_start, s_end, label, prefix in merge_spans(spans):
@@ -108,12 +120,14 @@ def encoded_spans(text: str, secrets: dict[str, tuple[str, str]]) -> list[tuple[
 
 
 def merge_spans(spans: list[tuple[int, int, str, str]]) -> list[tuple[int, int, str, str]]:
-    """Sorted, non-overlapping spans: overlapping secrets are masked as one."""
+    """Sorted, non-overlapping spans: overlapping secrets are masked as one, under a rule's
+    label rather than ASSIGNED_LABEL when both cover it (the rule says what it is)."""
     merged: list[tuple[int, int, str, str]] = []
     for span in sorted(spans):
         if merged and span[0] < merged[-1][1]:
             last = merged[-1]
-            merged[-1] = (last[0], max(last[1], span[1]), last[2], last[3])
+            label, prefix = (span[2], span[3]) if last[2] == ASSIGNED_LABEL else (last[2], last[3])
+            merged[-1] = (last[0], max(last[1], span[1]), label, prefix)
         else:
             merged.append(span)
     return merged
