@@ -16,6 +16,7 @@ import pytest
 
 from traffic_guardian.detect.finding import Finding
 from traffic_guardian.home.guardian_home import GuardianHome, HomeError
+from traffic_guardian.home.findings_log import read_log
 from traffic_guardian.home.writer import FindingWriter, log_files
 
 
@@ -157,3 +158,33 @@ def test_symlinked_log_directory_is_refused(tmp_path):
     with pytest.raises(HomeError):
         writer_for(home.root).write(finding(1))
     assert list(elsewhere.iterdir()) == []
+
+
+def _killed_mid_line(home_root: str) -> None:
+    """A writer whose process dies inside its one write(): only half the line reaches the file."""
+    writer = writer_for(Path(home_root))
+
+    def half_then_die(fd, data):
+        os.write_real(fd, bytes(data[: len(data) // 2]))
+        os.kill(os.getpid(), 9)
+
+    os.write_real, os.write = os.write, half_then_die
+    writer.write(finding(1))
+
+
+def test_a_writer_killed_mid_line_does_not_swallow_the_next_finding(tmp_path):
+    home_root = tmp_path / "home"
+    writer_for(home_root).write(finding(0))
+    killed = multiprocessing.get_context("spawn").Process(target=_killed_mid_line, args=(str(home_root),))
+    killed.start()
+    killed.join(timeout=60)
+    assert killed.exitcode == -9
+    live = home_root / "logs" / "findings.jsonl"
+    assert not live.read_bytes().endswith(b"\n")  # the partial line is there, as a crash leaves it
+
+    writer_for(home_root).write(finding(2))
+
+    reader = read_log(live)
+    snippets = [line["snippet"] for line in reader]
+    assert snippets == ["n=0 ", "n=2 "]
+    assert reader.skipped == 1  # the partial line, counted as corrupt, never glued to the next

@@ -99,10 +99,11 @@ class GuardianHome:
                 os.chmod(current, 0o700)
         return directory
 
-    def open_append(self, path: Path) -> int:
-        """An O_APPEND descriptor for path (0600), never following a symlink at the last step."""
+    def open_append(self, path: Path, readable: bool = False) -> int:
+        """An O_APPEND descriptor for path (0600), never following a symlink at the last step;
+        readable: also open for reading (the findings writer checks the last byte)."""
         self.ensure_dir(path.parent)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        flags = (os.O_RDWR if readable else os.O_WRONLY) | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(path, flags, 0o600)
         except OSError as exc:

@@ -3,7 +3,8 @@
 Each finding is one whole line even with many writers: threads serialise on a lock,
 processes on flock() over a lock file, and every line goes out in one write() on an
 O_APPEND descriptor. Rotation (log_max_bytes, log_backups) happens under the same lock,
-so a writer in another process notices the rotated inode and reopens. Deduplication of
+so a writer in another process notices the rotated inode and reopens. A partial last line
+(a writer killed mid-write) is ended before the next line, never glued to it. Deduplication of
 the same (pattern, dest, direction, location) within dedup_window_secs is per process;
 the count of suppressed repeats rides on the next finding that is written.
 """
@@ -90,6 +91,10 @@ class FindingWriter:
                 self._rotate()
                 fd = self._current_fd()
                 size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                # A writer killed mid-line left a partial last line: end it, so this finding
+                # starts a line of its own and readers skip only the partial one.
+                data = b"\n" + data
             try:
                 view = memoryview(data)
                 while view:
@@ -115,7 +120,7 @@ class FindingWriter:
                 pass
             os.close(self._fd)
             self._fd = None
-        self._fd = self.home.open_append(self.path)
+        self._fd = self.home.open_append(self.path, readable=True)
         return self._fd
 
     def _rotate(self) -> None:
