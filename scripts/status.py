@@ -4,7 +4,10 @@
 running / stopped / stale (a pidfile whose process is gone or is not our monitor), pid,
 listener, mode, HTTPS inspection and the guardian CA's SHA-256 fingerprint, uptime,
 traffic counters and expected credential uses (provider keys seen going to their own
-provider), findings by severity and the last N findings (already redacted in the log).
+provider), proxy restarts by the monitor's supervisor, the processes scoped to the monitor
+(the child start.sh ran, and any of yours whose proxy variables point at it: pid, alive,
+started by start.sh or not), a warning when the monitor is down while one still runs,
+findings by severity and the last N findings (already redacted in the log).
 --json prints one JSON object on stdout. Exit 0 running, 3 not running (LSB).
 """
 
@@ -24,7 +27,8 @@ from traffic_guardian.home.config import ConfigError, load_config  # noqa: E402
 from traffic_guardian.home.egress_inventory import inventory_path, read_inventory, top_destinations  # noqa: E402
 from traffic_guardian.home.findings_log import read_log  # noqa: E402
 from traffic_guardian.home.guardian_home import GuardianHome  # noqa: E402
-from traffic_guardian.home.run_files import monitor_status, read_counters  # noqa: E402
+from traffic_guardian.home.run_files import monitor_status, read_counters, read_supervisor  # noqa: E402
+from traffic_guardian.home.scoped_processes import scoped_to_monitor  # noqa: E402
 from traffic_guardian.home.secrets_summary import read_summary  # noqa: E402
 from traffic_guardian.home.trust import guardian_ca_fingerprint  # noqa: E402
 from traffic_guardian.report.formatting import format_finding_line, format_severity_counts, terminal_safe  # noqa: E402
@@ -78,6 +82,8 @@ def collect(args) -> dict:
     except OSError as exc:  # a symlink planted at the log, a permission problem: report, still show the rest
         log_error = f"{log_path}: cannot read the findings log: {exc.strerror or exc}"
         print(f"{PROGRAM}: {log_error}", file=sys.stderr)
+    supervisor = read_supervisor(home)
+    scoped = scoped_to_monitor(home, status.info)
     fingerprint = info.get("ca_fingerprint_sha256")
     if status.running and info.get("https_inspection") and not fingerprint:
         fingerprint = guardian_ca_fingerprint(home)
@@ -101,10 +107,17 @@ def collect(args) -> dict:
         "addon_errors": counters.get("addon_errors"),
         "last_addon_error": counters.get("last_addon_error"),
         "scan_waits": counters.get("scan_waits"),
+        "upstream_tls_errors": counters.get("upstream_tls_errors"),
+        "last_upstream_tls_error": counters.get("last_upstream_tls_error"),
         "storage_problem": (log_error or storage_problem(log_path)) if status.running else log_error,
         "egress_destinations": len(read_inventory(inventory_path(home))) if status.running else None,
         "top_destinations": top_destinations(home, 5) if status.running else [],
         "known_secrets": known_secrets_status(home) if status.running else None,
+        "proxy_restarts": supervisor.get("restarts", 0) if status.running else None,
+        "last_proxy_exit": supervisor.get("last_exit") if status.running else None,
+        "last_proxy_restart_at": supervisor.get("last_restart_at") if status.running else None,
+        "scoped_processes": [p.as_dict() for p in scoped],
+        "scoped_offline": [p.as_dict() for p in scoped if p.alive] if not status.running else [],
         "findings_log": str(log_path),
         "findings_total": total,
         "findings_by_severity": by_severity,
@@ -145,6 +158,10 @@ def print_human(report: dict) -> None:
     lines = [f"traffic-guardian: {state}" + (f" (pid {report['pid']})" if report["pid"] else "")]
     if state == "stale":
         lines.append("  stale pidfile: the process is gone or is not our monitor; scripts/stop.py cleans it")
+    for process in report["scoped_offline"]:
+        lines.append(f"  WARNING: the monitor is down while pid {process['pid']} ({terminal_safe(process['comm'])}) "
+                     "is still pointed at it: its requests fail until scripts/start.sh --background runs again "
+                     "(same credentials and port, no restart of that process needed)")
     if state == "running":
         https = "on" if report["https_inspection"] else "off (tunnels pass through; destinations recorded)"
         lines += [
@@ -172,6 +189,16 @@ def print_human(report: dict) -> None:
         if report["addon_errors"]:
             last_error = terminal_safe(report["last_addon_error"])
             lines.append(f"  addon errors (traffic unaffected): {report['addon_errors']} (last: {last_error})")
+        if report["upstream_tls_errors"]:
+            lines.append(f"  upstream TLS errors (requests not forwarded): {report['upstream_tls_errors']} "
+                         f"(last: {terminal_safe(report['last_upstream_tls_error'])})")
+        if report["proxy_restarts"]:
+            lines.append(f"  proxy restarts: {report['proxy_restarts']} (last: the proxy process "
+                         f"{terminal_safe(report['last_proxy_exit'])}, restarted {report['last_proxy_restart_at']})")
+        for process in report["scoped_processes"]:
+            alive = "running" if process["alive"] else f"exited (status {process['exit_status']})"
+            lines.append(f"  scoped process: pid {process['pid']} ({terminal_safe(process['comm'])}), {alive}, "
+                         f"started by {process['started_by']}")
         if report["scan_waits"]:
             lines.append(f"  scanner behind: the proxy waited for it {report['scan_waits']} times")
     counts = format_severity_counts(report["findings_by_severity"])

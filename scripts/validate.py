@@ -3,7 +3,10 @@
 
 Reads defaults, the config file (--config, $PICOCLAW_TRAFFIC_GUARDIAN_CONFIG or
 <home>/config.json) and PICOCLAW_TRAFFIC_GUARDIAN_* overrides. Each problem is one line
-naming the key. Exit 0 when valid, 2 when not. --json prints one JSON object instead.
+naming the key. A guardian home that start.sh would refuse (a symlink or a file where a
+directory must be, another user's directory, a symlink planted where the monitor writes,
+an option file in mitmproxy's confdir) fails too, with start.sh's message. Exit 0 when
+valid, 2 when not. --json prints one JSON object instead.
 """
 
 from __future__ import annotations
@@ -16,10 +19,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_OK, EXIT_USAGE  # noqa: E402
+from traffic_guardian.control.launch import LaunchError, refuse_planted_paths  # noqa: E402
 from traffic_guardian.home.config import ConfigError, load_config  # noqa: E402
 from traffic_guardian.picoclaw.config_files import known_secrets_report  # noqa: E402
 
 PROGRAM = "validate.py"
+
+
+def home_problems(config) -> list[str]:
+    """What start.sh would refuse about the home: its directories, then planted paths."""
+    problems = config.home.problems()
+    if problems or not config.home.root.is_dir():
+        return problems
+    try:
+        refuse_planted_paths(config, config.home)
+    except LaunchError as error:
+        return [str(error)]
+    return []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for problem in error.problems:
                 print(f"{PROGRAM}: {problem.line(error.source)}", file=sys.stderr)
+        return EXIT_USAGE
+    unusable = home_problems(config)
+    if unusable:  # start.sh would refuse this home: say so in its words
+        if args.json:
+            print(json.dumps({"valid": False, "source": config.source, "home": str(config.home.root),
+                              "problems": [{"key": "home", "message": m} for m in unusable]}))
+        else:
+            for message in unusable:
+                print(f"{PROGRAM}: {message}", file=sys.stderr)
         return EXIT_USAGE
     known = known_secrets_report(config.known_secrets, config.picoclaw_home)
     if known["problems"]:  # known_secrets: true and the PicoClaw files are unusable

@@ -259,6 +259,28 @@ def test_https_inspected_with_guardian_ca_trusted_per_process(https_monitor, ups
     assert_no_leak([key], https_monitor.home, OUTPUTS)
 
 
+def test_an_upstream_whose_certificate_fails_is_a_finding_and_counted(tmp_path, upstreams):
+    """SPEC section 10: a private upstream missing from upstream_ca_bundle is not only a line in monitor.log."""
+    monitor = Monitor(tmp_path, {"https_inspection": True, "dedup_window_secs": 60})
+    try:
+        assert monitor.start("--background", "--https-inspection").returncode == 0
+        env = monitor.proxy_env()
+        for _ in range(2):
+            curl = run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", f"{https_base(upstreams)}/echo"], env)
+            assert curl.stdout == b"502"  # mitmproxy refused the upstream's certificate
+        dest = f"127.0.0.1:{upstreams.ports['https']}"
+        found = monitor.wait_findings(lambda f: f["pattern"] == "upstream_tls_error")
+        assert len(found) == 1 and found[0]["dest"] == dest and found[0]["severity"] == "info"
+        assert found[0]["threat_type"] == "POLICY" and "certificate" in found[0]["snippet"].lower()
+        report = poll(lambda: json.loads(run(script("status.py", "--json"), monitor.env).stdout),
+                      lambda r: (r["upstream_tls_errors"] or 0) >= 2, 15)
+        assert report["upstream_tls_errors"] == 2 and dest in report["last_upstream_tls_error"]
+        human = run(script("status.py"), monitor.env).stdout
+        assert b"upstream TLS errors (requests not forwarded): 2" in human
+    finally:
+        monitor.stop()
+
+
 def test_https_passthrough_when_inspection_off_records_destination(plain_monitor, upstreams):
     key = plant(fakes.openai_project_key())
     env = plain_monitor.proxy_env()
@@ -531,7 +553,8 @@ def test_foreground_with_command_scopes_the_child_and_stops_after(tmp_path, upst
     assert result.returncode == 7, result.stderr.decode(errors="replace")[-2000:]
     assert json.loads(result.stdout.splitlines()[0]) == sorted(PROXY_NAMES)
     assert monitor_status(monitor.guardian_home).state == "stopped"
-    assert not (monitor.home / "run" / "proxy-credentials.json").exists()
+    kept = monitor.home / "run" / "proxy-credentials.json"  # for the next start: a restart keeps clients working
+    assert kept.exists() and kept.stat().st_mode & 0o777 == 0o600
     for pid, started in monitor.pids:
         assert process_start_time(pid) != started
     assert [f for f in monitor.findings() if f["pattern"] == "github_token" and f["location"] == "request.url"]
@@ -558,7 +581,7 @@ def test_foreground_runs_until_interrupted_then_cleans_up(tmp_path):
     assert starter.returncode == 0, err.decode(errors="replace")[-2000:]
     assert json.loads(out.splitlines()[0])["background"] is False
     assert monitor_status(monitor.guardian_home).state == "stopped"
-    for name in ("monitor.pid", "state.json", "counters.json", "proxy-credentials.json", "proxyauth.htpasswd"):
+    for name in ("monitor.pid", "state.json", "counters.json", "supervisor.json"):
         assert not (monitor.home / "run" / name).exists(), name
     assert all(process_start_time(pid) != started for pid, started in monitor.pids)
     assert_no_leak(PLANTED, monitor.home, OUTPUTS)
@@ -576,10 +599,15 @@ def test_background_with_command_runs_curl_and_keeps_the_monitor(tmp_path, upstr
     monitor = Monitor(tmp_path, {})
     key = plant(fakes.stripe_live_key())
     try:
-        result = monitor.start("--background", "--", "curl", "-sS", "--fail", "--data", f"k={key}",
-                               f"{http_base(upstreams)}/echo")
+        child_log = tmp_path / "child.log"
+        result = monitor.start("--background", "--child-log", str(child_log), "--", "curl", "-sS", "--fail",
+                               "--data", f"k={key}", f"{http_base(upstreams)}/echo")
         assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
-        assert json.loads(result.stdout)["received"] == len(f"k={key}")
+        child = poll(lambda: json.loads((monitor.home / "run" / "child.json").read_text()),
+                     lambda record: record.get("exit_status") is not None, 30)
+        assert child["exit_status"] == 0 and child["comm"] == "curl"
+        assert json.loads(child_log.read_text())["received"] == len(f"k={key}")
+        OUTPUTS.append(child_log.read_bytes())
         assert monitor_status(monitor.guardian_home).running
         assert monitor.wait_findings(lambda f: f["pattern"] == "stripe_key")
     finally:

@@ -154,12 +154,18 @@ class LiveMonitor:
     planted: list = field(default_factory=list)  # every secret the test sent, for the canary sweep
 
     @property
+    def proxy_pid(self) -> int:
+        """The proxy process (mitmdump), child of the supervisor whose pid is in monitor.pid."""
+        return json.loads((self.home / "run" / "supervisor.json").read_text())["proxy_pid"]
+
+    @property
     def proxy_authorization(self) -> str:
         return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
 
     def rss_kib(self, field: str = "VmRSS") -> int:
-        """The monitor's resident memory with its scanner process's (which decodes and scans bodies)."""
-        return sum(rss_kib(pid, field) for pid in (self.pid, *children_of(self.pid)))
+        """The monitor's resident memory: supervisor, proxy and its scanner process (which decodes and scans bodies)."""
+        proxy = self.proxy_pid
+        return sum(rss_kib(pid, field) for pid in (self.pid, proxy, *children_of(proxy)))
 
     def alive(self) -> bool:
         return alive(self.pid)

@@ -133,9 +133,11 @@ def test_kill_9_of_the_live_monitor_during_heavy_logging(live_monitor, upstream)
     with ThreadPoolExecutor(6) as pool:
         futures = [pool.submit(hammer, worker) for worker in range(6)]
         monitor.wait_counters(lambda c: c.get("findings_written", 0) >= 30, timeout=60)
-        scanners = children_of(monitor.pid)
+        proxy = monitor.proxy_pid
+        scanners = children_of(proxy)
         assert scanners, "the monitor scans in a child process (config scan_process)"
-        os.kill(monitor.pid, signal.SIGKILL)  # the monitor this test started
+        os.kill(monitor.pid, signal.SIGKILL)  # the monitor this test started: its supervisor,
+        os.kill(proxy, signal.SIGKILL)  # and its proxy, before the supervisor's death can stop it gently
         deadline = time.monotonic() + 10
         while monitor.alive() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -166,14 +168,14 @@ def test_a_killed_scanner_process_is_replaced_and_scanning_goes_on(live_monitor,
     monitor = live_monitor({"dedup_window_secs": 0})
     assert secret_post(monitor, upstream, 0) == 200
     monitor.wait_counters(lambda c: c.get("findings_written") == 1)
-    [scanner] = children_of(monitor.pid)
+    [scanner] = children_of(monitor.proxy_pid)
     os.kill(scanner, signal.SIGKILL)  # the scanner of the monitor this test started
     for index in range(1, 6):
         assert secret_post(monitor, upstream, index) == 200
     counters = monitor.wait_counters(lambda c: c.get("findings_written") == 6)
     assert counters["findings_written"] == 6, "no exchange is lost with its scanner"
     assert counters["addon_errors"] >= 1 and "scanner" in counters["last_addon_error"]
-    assert [child for child in children_of(monitor.pid) if child != scanner], "a new scanner runs"
+    assert [child for child in children_of(monitor.proxy_pid) if child != scanner], "a new scanner runs"
     status = monitor.status()
     assert status["addon_errors"] >= 1 and "restarted" in status["last_addon_error"]
 

@@ -26,7 +26,7 @@ from monitor_fixtures import LOOPBACK, free_port, live_monitor_fixture, upstream
 
 import fakes
 from conftest import SCRIPTS, run_script
-from traffic_guardian.control.launch import monitor_argv
+from traffic_guardian.control.launch import choose_endpoint, monitor_argv
 from traffic_guardian.home.config import KEY_SPECS, ConfigError, load_config
 from traffic_guardian.home.run_files import ADDON_FILE, MONITOR_ENTRY
 
@@ -73,7 +73,7 @@ def listening_addresses(pid: int) -> list[tuple[str, int]]:
 def test_the_listener_is_bound_to_loopback_only(live_monitor, upstream):
     monitor = live_monitor()
     monitor.assert_serves(upstream)
-    addresses = listening_addresses(monitor.pid)
+    addresses = listening_addresses(monitor.proxy_pid)
     assert addresses == [(LOOPBACK, monitor.port)], addresses
 
 
@@ -158,7 +158,7 @@ def test_home_is_0700_files_0600_and_no_secret_outside_the_credentials_file(live
     password = monitor.password.encode()
     holders = [str(path.relative_to(guardian_home)) for path in guardian_home.rglob("*")
                if path.is_file() and password in path.read_bytes()]
-    assert holders == ["run/proxy-credentials.json"]
+    assert sorted(holders) == ["run/proxy-credentials.json", "run/proxy.env"]  # both 0600, checked above
     assert password not in argv
     state = (guardian_home / "run" / "state.json").read_text()
     assert monitor.password not in state and "password" not in state.lower()
@@ -169,7 +169,8 @@ def test_home_is_0700_files_0600_and_no_secret_outside_the_credentials_file(live
 
 # Everything start.py and the monitor write, relative to the home (SPEC section 3 and 10).
 START_PATHS = ["run/state.json", "run/monitor.pid", "run/counters.json", "run/proxyauth.htpasswd",
-               "run/proxy-credentials.json", "run/.start.lock", "run/egress.json", "run/known-secrets.json",
+               "run/proxy-credentials.json", "run/proxy.env", "run/supervisor.json", "run/child.json",
+               "run/.start.lock", "run/egress.json", "run/known-secrets.json",
                "fingerprint.key", "logs/findings.jsonl", "logs/.findings.jsonl.lock", "logs/monitor.log",
                "ca/trust-bundle.pem", "mitmproxy/mitmproxy-ca.pem", "mitmproxy/mitmproxy-ca-cert.pem",
                "mitmproxy/config.yaml", "run", "logs"]
@@ -275,7 +276,7 @@ def _injected_configs(tmp_path: Path):
 def test_config_values_cannot_inject_arguments_into_the_mitmdump_command_line(guardian_env, guardian_home,
                                                                              tmp_path, monkeypatch):
     baseline = load_config(None, guardian_env)
-    expected = _shape(monitor_argv(baseline, baseline.home, False))
+    expected = _shape(monitor_argv(baseline, baseline.home, False, choose_endpoint(baseline, baseline.home, True)))
     assert expected.count("-s") == 1 and f"script:{ADDON_FILE}" in expected
     outcomes = {"rejected": 0, "inert": 0}
     config_file = tmp_path / "config.json"
@@ -286,7 +287,7 @@ def test_config_values_cannot_inject_arguments_into_the_mitmdump_command_line(gu
         except ConfigError:
             outcomes["rejected"] += 1
             continue
-        argv = monitor_argv(config, config.home, False)
+        argv = monitor_argv(config, config.home, False, choose_endpoint(config, config.home, True))
         assert _shape(argv) == expected, (key, value, argv)
         assert argv[:2] == [sys.executable, str(MONITOR_ENTRY)]
         outcomes["inert"] += 1
@@ -295,7 +296,7 @@ def test_config_values_cannot_inject_arguments_into_the_mitmdump_command_line(gu
     odd_home = tmp_path / "-s evil.py --set scripts=evil.py"
     env = {**guardian_env, "PICOCLAW_TRAFFIC_GUARDIAN_HOME": str(odd_home)}
     config = load_config(None, env)
-    assert _shape(monitor_argv(config, config.home, False)) == expected
+    assert _shape(monitor_argv(config, config.home, False, choose_endpoint(config, config.home, True))) == expected
 
 
 @pytest.mark.e2e

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from traffic_guardian.detect.finding import Finding
-from traffic_guardian.home.guardian_home import GuardianHome, HomeError
 from traffic_guardian.home.findings_log import read_log
+from traffic_guardian.home.guardian_home import GuardianHome, HomeError
 from traffic_guardian.home.writer import FindingWriter, log_files
 
 

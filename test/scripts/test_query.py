@@ -173,8 +173,21 @@ def test_table_format_has_the_shared_header_and_one_row_per_finding(history):
 
 
 def test_table_with_no_match_still_prints_the_header(history):
-    result = run_script("query.py", "--pattern", "no_such_pattern", "--format", "table", env=history["env"])
+    result = run_script("query.py", "--pattern", "upstream_tls_error", "--format", "table", env=history["env"])
     assert result.returncode == 0 and result.stdout.decode().splitlines() == [format_table_header()]
+
+
+@pytest.mark.parametrize(("flag", "value", "named"), [
+    ("--type", "EXFILL", "EXFIL, INJECTION, POLICY"),
+    ("--pattern", "ai_api_keys", "ai_api_key"),
+    ("--pattern", "ai_api_key,nope", "known_secret"),
+])
+def test_an_unknown_type_or_pattern_is_bad_usage_naming_the_known_ones(history, flag, value, named):
+    """A misspelt filter matches nothing and would read as an all-clear."""
+    result = run_script("query.py", flag, value, env=history["env"])
+    assert result.returncode == 2 and result.stdout == b""
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith(f"query.py: {flag}: unknown ") and named in line
 
 
 def test_log_dir_reads_another_directory(history, tmp_path):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -86,3 +87,26 @@ def test_bad_env_override_exits_2(guardian_env):
 def test_help_exits_0():
     result = run_script("validate.py", "--help")
     assert result.returncode == 0 and b"--json" in result.stdout
+
+
+@pytest.mark.parametrize("shape", ["symlink", "file", "planted"])
+def test_a_home_start_would_refuse_fails_validation_with_starts_message(tmp_path, shape):
+    """SPEC section 4: validate.py and start.sh say the same thing about an unusable home."""
+    home = tmp_path / "home"
+    if shape == "symlink":
+        (tmp_path / "elsewhere").mkdir()
+        home.symlink_to(tmp_path / "elsewhere")
+    elif shape == "file":
+        home.write_text("not a directory\n")
+    else:
+        (home / "run").mkdir(parents=True)
+        (home / "run" / "state.json").symlink_to(tmp_path / "victim")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PICOCLAW_")}
+    env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"] = str(home)
+    validated = run_script("validate.py", env=env)
+    started = run_script("start.py", "--background", env=env)
+    assert validated.returncode == 2 and started.returncode in (1, 2)
+    (said,) = validated.stderr.decode().splitlines()
+    (refused,) = started.stderr.decode().splitlines()
+    assert said.removeprefix("validate.py: ") == refused.removeprefix("start.sh: ")
+    assert not (tmp_path / "victim").exists()

@@ -1,7 +1,8 @@
 """Launching the monitor process: everything scripts/start.py does before it scopes a child.
 
 Lives in lib/ so the script stays argument handling: the start lock, the refusal of planted
-symlinks and mitmproxy option files, the port check, per-start proxy credentials, the
+symlinks and mitmproxy option files, the port check, the proxy credentials and address
+(kept across starts so a scoped process survives a restart), the
 monitor's command line (a list, every value validated, no shell), its run files, and the
 wait until its loopback listener accepts connections. Failures raise LaunchError with one
 line saying what and where; start.py prints it and exits 1.
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 from traffic_guardian import VERSION
-from traffic_guardian.control.proxy_env import CREDENTIALS_FILE, scoped_assignments, scoped_env
+from traffic_guardian.control.proxy_env import CREDENTIALS_FILE, PROXY_ENV_FILE, scoped_assignments, scoped_env
 from traffic_guardian.detect.finding import utc_timestamp
 from traffic_guardian.home.egress_inventory import INVENTORY_FILE
 from traffic_guardian.home.findings_log import lock_path_for
@@ -31,12 +32,14 @@ from traffic_guardian.home.guardian_home import GuardianHome, HomeError
 from traffic_guardian.home.run_files import (
     ADDON_FILE,
     MONITOR_ENTRY,
+    PERSISTENT_FILE_NAMES,
     RUN_FILE_NAMES,
     clear_run_files,
     process_start_time,
     stop_monitor,
     write_run_files,
 )
+from traffic_guardian.home.scoped_processes import CHILD_FILE
 from traffic_guardian.home.secrets_summary import SUMMARY_FILE
 from traffic_guardian.home.trust import (
     UPSTREAM_BUNDLE_NAME,
@@ -79,7 +82,8 @@ def refuse_planted_paths(config, home: GuardianHome) -> None:
     paths = [home.run_dir, log_dir, home.confdir, home.fingerprint_key_file, config.log_path,
              lock_path_for(config.log_path), log_dir / MONITOR_LOG, log_dir / f"{MONITOR_LOG}.1",
              config.state_path("ca_bundle"), home.root / "ca" / UPSTREAM_BUNDLE_NAME]
-    paths += [home.run_dir / name for name in (*RUN_FILE_NAMES, ".start.lock", INVENTORY_FILE, SUMMARY_FILE)]
+    paths += [home.run_dir / name for name in (*RUN_FILE_NAMES, *PERSISTENT_FILE_NAMES, ".start.lock",
+                                               INVENTORY_FILE, SUMMARY_FILE, CHILD_FILE)]
     paths += [home.confdir / name for name in (*MITMPROXY_CA_FILES, *MITMPROXY_OPTION_FILES)]
     for path in paths:
         if path.is_symlink():
@@ -112,11 +116,11 @@ class Monitor:
 
 
 def launch(config, home: GuardianHome, *, inspect_https: bool, command: list[str], background: bool, no_proxy: str,
-           wait: float) -> Monitor:
+           wait: float, endpoint: Endpoint) -> Monitor:
     """Start the monitor process, write its run files, wait for its listener; the Monitor to scope a child with."""
-    username, password = PROXY_USER, secrets.token_urlsafe(24)
-    write_credentials(home, username, password)
-    argv = monitor_argv(config, home, inspect_https)
+    username, password = endpoint.username, endpoint.password
+    write_credentials(home, endpoint)
+    argv = monitor_argv(config, home, inspect_https, endpoint)
     env = scoped_env(dict(os.environ), {})  # the monitor itself must not be proxied
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy"):
         env.pop(name, None)
@@ -136,8 +140,9 @@ def launch(config, home: GuardianHome, *, inspect_https: bool, command: list[str
     state = {
         "pid": process.pid,
         "process_start_time": process_start_time(process.pid),
-        "listen": f"{config.listen_host}:{config.listen_port}",
-        "proxy_url": config.proxy_url,
+        "listen": f"{endpoint.host}:{endpoint.port}",
+        "proxy_url": endpoint.proxy_url,
+        "credentials_reused": endpoint.reused,
         "started_at": utc_timestamp(),
         "https_inspection": inspect_https,
         "ca_fingerprint_sha256": None,
@@ -153,7 +158,7 @@ def launch(config, home: GuardianHome, *, inspect_https: bool, command: list[str
     }
     try:
         write_run_files(home, state)
-        wait_for_listener(process, config, home, log_path, wait)
+        wait_for_listener(process, endpoint, home, log_path, wait)
         state["startup_seconds"] = round(time.monotonic() - started, 3)
         trust_bundle = None
         if inspect_https:
@@ -165,25 +170,68 @@ def launch(config, home: GuardianHome, *, inspect_https: bool, command: list[str
         process.kill()  # a monitor no run file describes could never be found and stopped
         process.wait()
         raise
-    assignments = scoped_assignments(config.proxy_url, username, password, no_proxy, trust_bundle)
+    assignments = scoped_assignments(endpoint.proxy_url, username, password, no_proxy, trust_bundle)
+    write_proxy_env_file(home, assignments)
     return Monitor(process, state, assignments, log_path)
 
 
-def write_credentials(home: GuardianHome, username: str, password: str) -> None:
-    """htpasswd for mitmproxy ({SHA}: the password is random, 144 bits) and the plain pair for
-    proxy-env.sh; both 0600 in <home>/run, so the password never appears in any argv."""
-    digest = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()  # noqa: S324
-    home.write_atomic(home.run_dir / "proxyauth.htpasswd", f"{username}:{{SHA}}{digest}\n".encode())
-    home.write_atomic(home.run_dir / CREDENTIALS_FILE,
-                      json.dumps({"username": username, "password": password}).encode() + b"\n")
+class Endpoint:
+    """Where the monitor listens and the credentials it asks for: kept across stops and starts."""
+
+    def __init__(self, host: str, port: int, username: str, password: str, reused: bool):
+        self.host, self.port, self.username, self.password, self.reused = host, port, username, password, reused
+
+    @property
+    def proxy_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
 
-def monitor_argv(config, home: GuardianHome, inspect_https: bool) -> list[str]:
+def choose_endpoint(config, home: GuardianHome, new_credentials: bool) -> Endpoint:
+    """The last start's address and credentials when there are any (a process scoped then still
+    uses them, so a restart must not cut it off), else the config's address and new ones."""
+    saved = None if new_credentials else read_saved_endpoint(home)
+    if saved is not None:
+        return saved
+    return Endpoint(config.listen_host, int(config.listen_port), PROXY_USER, secrets.token_urlsafe(24), False)
+
+
+def read_saved_endpoint(home: GuardianHome) -> Endpoint | None:
+    try:
+        data = json.loads(home.read_text(home.run_dir / CREDENTIALS_FILE))
+        host, port = str(data["listen_host"]), int(data["listen_port"])
+        username, password = str(data["username"]), str(data["password"])
+    except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
+        return None  # none yet, or written by a version that did not keep the address: start afresh
+    if not (1 <= port <= 65535) or not username or len(password) < 16:
+        return None
+    return Endpoint(host, port, username, password, True)
+
+
+def write_credentials(home: GuardianHome, endpoint: Endpoint) -> None:
+    """htpasswd for mitmproxy ({SHA}: the password is random, 144 bits) and the pair plus the
+    address for proxy-env.sh and the next start; both 0600 in <home>/run, so the password
+    never appears in any argv."""
+    digest = base64.b64encode(hashlib.sha1(endpoint.password.encode()).digest()).decode()  # noqa: S324
+    home.write_atomic(home.run_dir / "proxyauth.htpasswd", f"{endpoint.username}:{{SHA}}{digest}\n".encode())
+    saved = {"username": endpoint.username, "password": endpoint.password,
+             "listen_host": endpoint.host, "listen_port": endpoint.port}
+    home.write_atomic(home.run_dir / CREDENTIALS_FILE, json.dumps(saved).encode() + b"\n")
+
+
+def write_proxy_env_file(home: GuardianHome, assignments: dict[str, str]) -> None:
+    """<home>/run/proxy.env (0600): NAME=VALUE lines for one service, as systemd's
+    EnvironmentFile= reads them (config/systemd/). Valid across restarts, like the credentials."""
+    lines = "".join(f"{name}={value}\n" for name, value in assignments.items())
+    home.write_atomic(home.run_dir / PROXY_ENV_FILE, lines.encode())
+
+
+def monitor_argv(config, home: GuardianHome, inspect_https: bool, endpoint: Endpoint) -> list[str]:
     """The monitor's command line: a list (no shell), every value validated config or our own path,
     each passed as one `--set name=value` element so no value can become an option."""
     argv = [
         sys.executable, str(MONITOR_ENTRY),
-        "--listen-host", config.listen_host, "--listen-port", str(int(config.listen_port)),
+        "--listen-host", endpoint.host, "--listen-port", str(int(endpoint.port)),
         "--set", f"confdir={home.confdir}",
         "--set", "flow_detail=0",
         "--set", "termlog_verbosity=warn",
@@ -208,10 +256,10 @@ def open_monitor_log(config, home: GuardianHome) -> Path:
     return path
 
 
-def wait_for_listener(process: subprocess.Popen, config, home: GuardianHome, log_path: Path | None,
+def wait_for_listener(process: subprocess.Popen, endpoint: Endpoint, home: GuardianHome, log_path: Path | None,
                       timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    address = (config.listen_host, config.listen_port)
+    address = (endpoint.host, endpoint.port)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             clear_run_files(home)

@@ -3,7 +3,8 @@
 Nothing here touches the caller's shell, profile files or system settings: start.py passes
 the result to the one child it runs, and scripts/proxy-env.sh prints it for an operator to
 prefix one command (`env $(scripts/proxy-env.sh) picoclaw gateway`). The proxy URL carries
-the per-start credentials, so only a process given this environment can use the monitor.
+the proxy credentials, so only a process given this environment can use the monitor; they
+stay the same across restarts until `start.sh --new-credentials`.
 
 Run as `python -m traffic_guardian.control.proxy_env` (what proxy-env.sh does): prints NAME=VALUE
 lines for the running monitor of the home, or exits 3 when none runs.
@@ -17,13 +18,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from traffic_guardian.home.guardian_home import GuardianHome
+from traffic_guardian.home.run_files import CREDENTIALS_FILE
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
 # Trust variables of the common runtimes: Go and OpenSSL (SSL_CERT_FILE), Python requests,
 # curl, Node.js (added to its built-in roots).
 TRUST_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
-CREDENTIALS_FILE = "proxy-credentials.json"
+PROXY_ENV_FILE = "proxy.env"  # the same lines for systemd's EnvironmentFile= (control/launch.py)
 
 
 def proxy_url_with_credentials(proxy_url: str, username: str, password: str) -> str:

@@ -16,6 +16,11 @@ from datetime import UTC, datetime
 from traffic_guardian import FINDING_SCHEMA, PLATFORM
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+THREAT_TYPES = ("EXFIL", "INJECTION", "POLICY")
+# Pattern ids of findings no rule in rules/ makes: the known-secret matcher, egress policy,
+# and the monitor's own checks (SPEC sections 6, 10 and 12).
+NON_RULE_PATTERNS = ("known_secret", "unexpected_egress", "proxy_bypass", "private_destination",
+                     "upstream_tls_error")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 

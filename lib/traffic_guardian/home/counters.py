@@ -33,6 +33,8 @@ class MonitorCounters:
         self.addon_errors = 0
         self.last_addon_error: str | None = None
         self.scan_waits = 0  # times a hand-off waited for the scanner process to catch up (proxy/scan_process.py)
+        self.upstream_tls_errors = 0
+        self.last_upstream_tls_error: str | None = None
         self.dirty = True
 
     def bump(self, name: str, amount: int = 1) -> None:
@@ -69,6 +71,13 @@ class MonitorCounters:
             self.last_addon_error = message
             self.dirty = True
 
+    def upstream_tls_error(self, message: str) -> None:
+        """message must already be redacted: destination and reason."""
+        with self._lock:
+            self.upstream_tls_errors += 1
+            self.last_upstream_tls_error = message
+            self.dirty = True
+
     def to_dict(self) -> dict:
         with self._lock:
             return {
@@ -85,6 +94,8 @@ class MonitorCounters:
                 "addon_errors": self.addon_errors,
                 "last_addon_error": self.last_addon_error,
                 "scan_waits": self.scan_waits,
+                "upstream_tls_errors": self.upstream_tls_errors,
+                "last_upstream_tls_error": self.last_upstream_tls_error,
                 "updated_at": utc_timestamp(),
             }
 

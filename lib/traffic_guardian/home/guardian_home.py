@@ -90,20 +90,33 @@ class GuardianHome:
             except FileExistsError:
                 # It was there already, or another process (a second writer) made it first:
                 # either way, check what is there rather than trust it.
-                info = os.lstat(current)
-            if stat.S_ISLNK(info.st_mode):
-                raise HomeError(f"{current}: is a symlink; refusing to use it as a guardian directory")
-            if not stat.S_ISDIR(info.st_mode):
-                raise HomeError(f"{current}: exists and is not a directory")
-            if stat.S_IMODE(info.st_mode) & 0o077:
+                pass
+            problem = directory_problem(current)
+            if problem:
+                raise HomeError(problem)
+            if stat.S_IMODE(os.lstat(current).st_mode) & 0o077:
                 os.chmod(current, 0o700)
         return directory
+
+    def problems(self) -> list[str]:
+        """What ensure_dir would refuse in the home and its run/ and logs/ directories, found
+        without writing anything (validate.py reports these in start.sh's words)."""
+        found = []
+        for directory in (self.root, self.run_dir, self.root / "logs", self.confdir):
+            if os.path.lexists(directory):
+                problem = directory_problem(directory)
+                if problem:
+                    found.append(problem)
+                    if directory == self.root:
+                        break
+        return found
 
     def open_append(self, path: Path, readable: bool = False) -> int:
         """An O_APPEND descriptor for path (0600), never following a symlink at the last step;
         readable: also open for reading (the findings writer checks the last byte)."""
         self.ensure_dir(path.parent)
-        flags = (os.O_RDWR if readable else os.O_WRONLY) | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        flags |= os.O_RDWR if readable else os.O_WRONLY
         try:
             fd = os.open(path, flags, 0o600)
         except OSError as exc:
@@ -143,6 +156,20 @@ class GuardianHome:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
         with os.fdopen(fd, "r", encoding="utf-8") as handle:
             return handle.read()
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why an existing path cannot be a guardian directory (a symlink, not a directory, or
+    another user's), in the words start.sh and validate.py print; None when it can."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        return f"{path}: is a symlink; refusing to use it as a guardian directory"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{path}: exists and is not a directory"
+    if info.st_uid != os.geteuid():
+        return (f"{path}: is owned by uid {info.st_uid}, not by this user (uid {os.geteuid()}); "
+                "refusing to use it as a guardian directory")
+    return None
 
 
 def write_file_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:

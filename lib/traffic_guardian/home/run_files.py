@@ -28,8 +28,12 @@ STOPPED = "stopped"
 STALE = "stale"
 
 # Files that describe one run; stop and stale cleanup remove them together.
-RUN_FILE_NAMES = ("monitor.pid", "state.json", "counters.json", "proxyauth.htpasswd",
-                  "proxy-credentials.json")
+SUPERVISOR_FILE = "supervisor.json"  # the proxy's pid and restarts (proxy/supervisor.py)
+RUN_FILE_NAMES = ("monitor.pid", "state.json", "counters.json", SUPERVISOR_FILE)
+# Files that outlive a run, so a restarted monitor serves the processes scoped to the last
+# one (same credentials, same port): only `start.sh --new-credentials` replaces them.
+CREDENTIALS_FILE = "proxy-credentials.json"  # username, password, listen_host, listen_port (control/launch.py)
+PERSISTENT_FILE_NAMES = ("proxyauth.htpasswd", CREDENTIALS_FILE, "proxy.env")
 
 
 @dataclass
@@ -109,6 +113,15 @@ def read_counters(home: GuardianHome) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def read_supervisor(home: GuardianHome) -> dict:
+    """The supervisor's record: proxy_pid, restarts, last_exit, last_restart_at, gave_up; {} when none."""
+    try:
+        data = json.loads(home.read_text(home.run_dir / SUPERVISOR_FILE))
+    except (FileNotFoundError, OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def read_pidfile(home: GuardianHome) -> int | None:
     try:
         text = home.read_text(home.pidfile).strip()
@@ -134,7 +147,9 @@ class RunFilesKeeper:
     (0600, through GuardianHome) when the state file is gone.
     """
 
-    KEPT = tuple(name for name in RUN_FILE_NAMES if name != "counters.json")  # counters: rewritten anyway
+    # counters and supervisor state: rewritten anyway; persistent files: restored with the rest
+    KEPT = (*(name for name in RUN_FILE_NAMES if name not in ("counters.json", "supervisor.json")),
+            *PERSISTENT_FILE_NAMES)
 
     def __init__(self, home: GuardianHome, pid: int):
         self.home = home

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from mitmproxy import http  # noqa: E402
-from mitmproxy.tls import ClientHelloData  # noqa: E402
+from mitmproxy.tls import ClientHelloData, TlsData  # noqa: E402
 
 from traffic_guardian.detect.content_encoding import decode_body  # noqa: E402
 from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
@@ -268,6 +268,21 @@ class TlsPassthrough:
                             data.client_hello.sni, source=_peer_of(data.context.client))
 
 
+class UpstreamTls:
+    """A failed TLS handshake with an upstream (HTTPS inspection: mitmproxy verifies it) is
+    reported, since the client only sees a 502."""
+
+    def __init__(self, runtime: GuardianRuntime):
+        self.runtime = runtime
+
+    @guarded
+    def tls_failed_server(self, data: TlsData) -> None:
+        address = data.context.server.address
+        dest = f"{address[0]}:{address[1]}" if address else "unknown"
+        reason = str(data.conn.error or "TLS handshake failed")
+        self.runtime.upstream_tls_failed(dest, reason, _peer_of(data.context.client))
+
+
 class GuardianAddon:
     """The one object mitmproxy sees: each hook is the bound method of the concern class that owns it.
 
@@ -288,6 +303,7 @@ class GuardianAddon:
         self.error = http_inspector.error
         self.websocket_message = websocket.websocket_message
         self.tls_clienthello = tls.tls_clienthello
+        self.tls_failed_server = UpstreamTls(runtime).tls_failed_server
 
 
 runtime = GuardianRuntime()

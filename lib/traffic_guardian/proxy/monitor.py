@@ -1,6 +1,7 @@
 """The monitor process: mitmdump run in-process with every line of its output redacted.
 
-scripts/start.py spawns `python monitor.py <mitmdump arguments>`. Running mitmdump inside a
+scripts/start.py spawns `python monitor.py <mitmdump arguments>`: that process supervises
+(supervisor.py) and runs `monitor.py --proxy <same arguments>`, the proxy. Running mitmdump inside a
 Python process of ours (instead of the mitmdump executable) lets us put redaction in front
 of everything it prints: sys.stdout and sys.stderr are replaced by RedactingStreams and
 every LogRecord is redacted at creation, before mitmproxy is even imported. This file's
@@ -16,6 +17,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from traffic_guardian.proxy.log_redaction import LogRedactor, RedactingStream, install_record_factory  # noqa: E402
+from traffic_guardian.proxy.supervisor import PROXY_FLAG  # noqa: E402
+
+
+def supervise(argv: list[str]) -> int:
+    """This process is the supervisor; the proxy runs as its child (supervisor.py)."""
+    from traffic_guardian.home.guardian_home import GuardianHome
+    from traffic_guardian.proxy.supervisor import Supervisor
+
+    home = option_value(argv, "guardian_home")
+    return Supervisor(Path(__file__).resolve(), argv, GuardianHome(Path(home)) if home else None).run()
 
 
 def option_value(argv: list[str], name: str) -> str | None:
@@ -48,6 +59,9 @@ def secret_redactor(argv: list[str]):
 
 def main(argv: list[str]) -> int:
     os.umask(0o077)  # the CA key, flows and anything mitmproxy writes: owner only
+    if not argv or argv[0] != PROXY_FLAG:
+        return supervise(argv)
+    argv = argv[1:]
     redactor = LogRedactor(secret_redactor(argv))
     install_record_factory(redactor)
     stdout = RedactingStream(sys.stdout, redactor)

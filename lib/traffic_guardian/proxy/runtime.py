@@ -21,7 +21,8 @@ from mitmproxy import ctx
 
 from traffic_guardian.detect.egress_policy import EgressPolicy
 from traffic_guardian.detect.engine import Engine
-from traffic_guardian.detect.exchange import Exchange
+from traffic_guardian.detect.exchange import OUTBOUND, Exchange
+from traffic_guardian.detect.finding import Finding
 from traffic_guardian.detect.redact import Redactor
 from traffic_guardian.home.config import load_config
 from traffic_guardian.home.counters import MonitorCounters
@@ -35,6 +36,7 @@ from traffic_guardian.proxy import heap
 from traffic_guardian.proxy.deferred_scans import DeferredScans
 from traffic_guardian.proxy.log_redaction import LogRedactor, install_record_factory
 from traffic_guardian.proxy.scan_process import ScanProcess
+from traffic_guardian.proxy.supervisor import SUPERVISOR_PID_ENV
 
 log = logging.getLogger("traffic_guardian")
 
@@ -92,7 +94,8 @@ class GuardianRuntime:
         self.writer = FindingWriter.from_config(config)
         self.home = home
         self.counters = MonitorCounters(home)
-        self.run_files = RunFilesKeeper(home, os.getpid())  # mitmdump runs in this process (monitor.py)
+        # The run files name the supervisor (supervisor.py), our parent; mitmdump runs in this process.
+        self.run_files = RunFilesKeeper(home, int(os.environ.get(SUPERVISOR_PID_ENV) or os.getpid()))
         self._config = config
         self.max_scan_bytes = config.max_scan_bytes
         self.https_inspection = bool(ctx.options.guardian_https_inspection and config.https_inspection)
@@ -242,6 +245,19 @@ class GuardianRuntime:
             finding = self.egress_policy.check(dest, protocol, source=source, sni=sni, flow_id=flow_id)
             if finding is not None:
                 self.write_finding(finding)
+
+    def upstream_tls_failed(self, dest: str, reason: str, source: str) -> None:
+        """An upstream whose certificate (or handshake) failed: the request never left. Counted for
+        status.py and one upstream_tls_error finding per destination per dedup window, so a
+        private upstream missing from upstream_ca_bundle is seen, not only in monitor.log."""
+        reason = self.redact_log(reason)[:300]
+        if self.counters is not None:
+            self.counters.upstream_tls_error(f"{dest}: {reason}")
+        self.write_finding(Finding(
+            direction=OUTBOUND, protocol="https", threat_type="POLICY", pattern="upstream_tls_error",
+            variant="handshake_failed", severity="info", source=source, dest=dest, location="connection.tls",
+            snippet=reason, description="TLS with the upstream failed (certificate verification, for a private "
+            "upstream: add its CA as upstream_ca_bundle); the request was not forwarded"))
 
     def egress_bytes(self, dest: str, *, bytes_out: int = 0, bytes_in: int = 0) -> None:
         if self.egress_inventory is not None:

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from traffic_guardian.detect.finding import SEVERITY_RANK, parse_utc, utc_timestamp
+from traffic_guardian.detect.finding import SEVERITY_RANK, THREAT_TYPES, parse_utc, utc_timestamp
+from traffic_guardian.detect.rules import FINDING_PATTERN_IDS
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(?:\d{1,9}[smhdw])+")
@@ -85,8 +86,8 @@ class FindingFilter:
             since=_flag("--since", parse_time_bound, since, now) if since else None,
             until=_flag("--until", parse_time_bound, until, now) if until else None,
             min_severity=_flag("--severity", parse_severity, severity) if severity else None,
-            types=frozenset(_split(types, str.upper)),
-            patterns=frozenset(_split(patterns)),
+            types=frozenset(_known("--type", _split(types, str.upper), THREAT_TYPES)),
+            patterns=frozenset(_known("--pattern", _split(patterns), FINDING_PATTERN_IDS)),
             directions=frozenset(_split(directions, str.lower)),
             dest_globs=tuple(_split(dests, str.lower)),
         )
@@ -122,6 +123,14 @@ def _flag(flag: str, parse, *args):
         return parse(*args)
     except FilterError as exc:
         raise FilterError(f"{flag}: {exc}") from None
+
+
+def _known(flag: str, values: list[str], known: tuple[str, ...]) -> list[str]:
+    """A misspelt name would match nothing and read as an all-clear: refuse it, naming the known ones."""
+    unknown = [value for value in values if value not in known]
+    if unknown:
+        raise FilterError(f"{flag}: unknown {', '.join(unknown)} (known: {', '.join(known)})")
+    return values
 
 
 def _dest_matches(dest: str, glob: str) -> bool:

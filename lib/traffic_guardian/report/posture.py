@@ -29,7 +29,7 @@ from traffic_guardian import PLATFORM, VERSION
 from traffic_guardian.detect.finding import SEVERITIES, parse_utc, utc_timestamp
 from traffic_guardian.detect.rules import PATTERN_IDS, RULESET, ruleset_digest
 from traffic_guardian.home.findings_log import live_log_path, read_log, summarize
-from traffic_guardian.home.run_files import RUNNING, monitor_status
+from traffic_guardian.home.run_files import RUNNING, monitor_status, read_supervisor
 from traffic_guardian.home.secrets_summary import read_summary
 from traffic_guardian.home.trust import guardian_ca_fingerprint
 
@@ -93,6 +93,7 @@ def build_profile(config, env: dict[str, str] | None = None) -> dict:
         "findings": _findings_block(summary),
         "last_finding_at": last_finding_at,
         "known_secrets": _known_secrets_block(config.home),
+        "proxy_restarts": _count(read_supervisor(config.home).get("restarts")) if running else None,
     }
 
 
@@ -209,6 +210,10 @@ def _timestamp(value) -> str | None:
     except (ValueError, OverflowError, OSError):
         return None
     return utc_timestamp(moment)
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _string(value) -> str | None:

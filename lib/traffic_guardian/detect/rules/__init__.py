@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from traffic_guardian.detect.finding import NON_RULE_PATTERNS
+
 EXFIL = "EXFIL"
 INJECTION = "INJECTION"
 
@@ -109,4 +111,6 @@ def _load() -> tuple[Rule, ...]:
 
 RULESET: tuple[Rule, ...] = _load()
 PATTERN_IDS: tuple[str, ...] = tuple(sorted({rule.pattern for rule in RULESET}))
+# Every pattern id a finding can carry: what query.py accepts for --pattern.
+FINDING_PATTERN_IDS: tuple[str, ...] = tuple(sorted({*PATTERN_IDS, *NON_RULE_PATTERNS}))
 SECRET_RULES: tuple[Rule, ...] = tuple(rule for rule in RULESET if rule.secret)
