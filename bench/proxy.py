@@ -79,7 +79,7 @@ def wait_listening(port: int, timeout: float = 30.0) -> float:
 
 
 def rss_mb(pid: int) -> float:
-    """VmRSS of pid plus its child processes (the monitor's scanner process counts as the monitor)."""
+    """VmRSS of pid plus its descendants (the monitor's proxy and scanner processes count as the monitor)."""
     return sum(_own_rss_mb(member) for member in [pid, *_children(pid)])
 
 
@@ -109,12 +109,19 @@ def _own_rss_mb(pid: int) -> float:
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant: the monitor is its supervisor, the proxy under it, the scanner under that."""
     children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return children
+    for task in tasks:
         try:
-            children += [int(child) for child in (task / "children").read_text().split()]
+            direct = [int(child) for child in (task / "children").read_text().split()]
         except OSError:
             continue
+        for child in direct:
+            children += [child, *_children(child)]
     return children
 
 
@@ -196,7 +203,9 @@ class Stack:
         home = self.workdir / name
         home.mkdir(mode=0o700)
         port = free_port()
-        (home / "config.json").write_text(json.dumps({"listen_port": port, **config}))
+        # The local upstream stands in for a public host: not a private destination.
+        settings = {"listen_port": port, "private_destination_allowlist": ["127.0.0.1"], **config}
+        (home / "config.json").write_text(json.dumps(settings))
         env = self.guardian_env(home)
         started = time.monotonic()
         process = subprocess.Popen(["bash", str(bundle / "scripts" / "start.sh"), "--background", *extra],

@@ -121,7 +121,8 @@ def start_monitor(home: Path, env: dict, outputs: list) -> tuple[int, int, str]:
     home.mkdir(mode=0o700)
     port = free_port()
     (home / "config.json").write_text(json.dumps({
-        "listen_port": port, "dedup_window_secs": 0, "log_max_bytes": 1 << 20, "log_backups": 100}))
+        "listen_port": port, "private_destination_allowlist": ["127.0.0.1"],  # the upstream plays a public host
+        "dedup_window_secs": 0, "log_max_bytes": 1 << 20, "log_backups": 100}))
     started = subprocess.run([sys.executable, str(BUNDLE / "scripts" / "start.py"), "--background"], env=env,
                              capture_output=True, timeout=120)
     outputs += [started.stdout, started.stderr]

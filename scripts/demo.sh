@@ -67,7 +67,8 @@ proxy_port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1",
 "$py" - "$proxy_port" "$(field ca)" >"$PICOCLAW_TRAFFIC_GUARDIAN_CONFIG" <<'PY'
 import json, sys
 print(json.dumps({"listen_port": int(sys.argv[1]), "https_inspection": True, "upstream_ca_bundle": sys.argv[2],
-                  "provider_hosts": {"openai": ["127.0.0.1"]}, "dedup_window_secs": 0}))
+                  "provider_hosts": {"openai": ["127.0.0.1"]}, "dedup_window_secs": 0,
+                  "private_destination_allowlist": ["127.0.0.1"]}))  # the local upstreams play public hosts
 PY
 
 echo "demo.sh: starting the monitor, then the sample agent scoped to it with proxy-env.sh" >&2

@@ -116,6 +116,8 @@ def collect(args) -> dict:
         "proxy_restarts": supervisor.get("restarts", 0) if status.running else None,
         "last_proxy_exit": supervisor.get("last_exit") if status.running else None,
         "last_proxy_restart_at": supervisor.get("last_restart_at") if status.running else None,
+        "proxy_bypasses": supervisor.get("proxy_bypasses", 0) if status.running else None,
+        "bypass_watch": supervisor.get("bypass_watch") if status.running else None,
         "scoped_processes": [p.as_dict() for p in scoped],
         "scoped_offline": [p.as_dict() for p in scoped if p.alive] if not status.running else [],
         "findings_log": str(log_path),
@@ -195,6 +197,9 @@ def print_human(report: dict) -> None:
         if report["proxy_restarts"]:
             lines.append(f"  proxy restarts: {report['proxy_restarts']} (last: the proxy process "
                          f"{terminal_safe(report['last_proxy_exit'])}, restarted {report['last_proxy_restart_at']})")
+        if report["proxy_bypasses"] or (report["bypass_watch"] or "on") not in ("on", "starting"):
+            lines.append(f"  proxy bypasses seen: {report['proxy_bypasses'] or 0} "
+                         f"(watch: {terminal_safe(report['bypass_watch'])})")
         for process in report["scoped_processes"]:
             alive = "running" if process["alive"] else f"exited (status {process['exit_status']})"
             lines.append(f"  scoped process: pid {process['pid']} ({terminal_safe(process['comm'])}), {alive}, "

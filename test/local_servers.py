@@ -7,6 +7,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# The local upstreams stand in for public hosts (providers, web pages): a monitor serving
+# them must not report each request to 127.0.0.1 as a private destination. Tests of
+# private_destination itself (test_do_no_harm_live.py) leave this out.
+UPSTREAMS_ARE_PUBLIC = {"private_destination_allowlist": ["127.0.0.1"]}
+
 
 def free_port() -> int:
     """A loopback port nobody listens on right now (for a monitor's listen_port)."""

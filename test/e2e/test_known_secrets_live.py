@@ -22,7 +22,7 @@ import pytest
 
 from canary import assert_no_leak
 from conftest import SCRIPTS
-from local_servers import free_port, serving
+from local_servers import UPSTREAMS_ARE_PUBLIC, free_port, serving
 from picoclaw_fixtures import write_picoclaw_home
 from scoped_client import run_scoped
 
@@ -116,7 +116,7 @@ def test_live_normal_provider_calls_are_silent_and_the_same_key_elsewhere_is_cri
     client = tmp_path / "client.py"
     client.write_text(CLIENT)
     config = tmp_path / "guardian.json"
-    config.write_text(json.dumps({"listen_port": free_port()}))
+    config.write_text(json.dumps({"listen_port": free_port(), **UPSTREAMS_ARE_PUBLIC}))
     home = Path(guardian_env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"])
 
     status_out = tmp_path / "status.json"

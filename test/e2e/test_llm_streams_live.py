@@ -32,7 +32,7 @@ from llm_fixtures import (
     openai_responses_stream,
     split_in,
 )
-from local_servers import free_port, serving
+from local_servers import UPSTREAMS_ARE_PUBLIC, free_port, serving
 from scoped_client import run_scoped
 
 pytestmark = pytest.mark.e2e
@@ -151,7 +151,7 @@ def run_monitored_client(guardian_env: dict, tmp_path: Path, base: str, names: l
     """start.py in the foreground with the client as its scoped child; returns (proc result, received)."""
     home = Path(guardian_env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"])
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"listen_port": free_port()}))
+    config.write_text(json.dumps({"listen_port": free_port(), **UPSTREAMS_ARE_PUBLIC}))
     client, out = tmp_path / "client.py", tmp_path / "received.json"
     client.write_text(CLIENT)
     stdout, stderr = run_scoped(guardian_env, config, [sys.executable, str(client), base, str(out), *names])

@@ -36,7 +36,7 @@ from processes import children_of, rss_kib
 sys.path.insert(0, str(SCRIPTS))
 from demo_upstream import INJECTION_PAYLOAD, Upstreams  # noqa: E402
 
-from local_servers import free_port
+from local_servers import UPSTREAMS_ARE_PUBLIC, free_port
 from polling import poll
 from traffic_guardian.home.egress_inventory import inventory_path, read_inventory  # noqa: E402
 from traffic_guardian.home.guardian_home import GuardianHome  # noqa: E402
@@ -91,7 +91,7 @@ class Monitor:
         HOMES.append(self.home)
         self.port = free_port()
         self.config_path = root / "config.json"
-        self.config_path.write_text(json.dumps({"listen_port": self.port, **config}))
+        self.config_path.write_text(json.dumps({"listen_port": self.port, **UPSTREAMS_ARE_PUBLIC, **config}))
         self.env = clean_env(self.home)
         self.env["PICOCLAW_TRAFFIC_GUARDIAN_CONFIG"] = str(self.config_path)
         self.pids: list[tuple[int, int | None]] = []

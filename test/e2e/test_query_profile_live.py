@@ -21,7 +21,7 @@ import pytest
 import fakes
 from canary import assert_no_leak
 from conftest import SCRIPTS, run_script
-from local_servers import free_port, serving
+from local_servers import UPSTREAMS_ARE_PUBLIC, free_port, serving
 from traffic_guardian.home.config import BUNDLE_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -72,7 +72,7 @@ def upstream():
 def test_live_query_into_jq_and_identical_profile_exports(guardian_env, guardian_home, tmp_path, upstream):
     guardian_home.mkdir(parents=True)
     port = free_port()
-    (guardian_home / "config.json").write_text(json.dumps({"listen_port": port}))
+    (guardian_home / "config.json").write_text(json.dumps({"listen_port": port, **UPSTREAMS_ARE_PUBLIC}))
     outputs = []
     started = run_script("start.py", "--background", env=guardian_env, timeout=90)
     try:

@@ -27,7 +27,7 @@ import pytest
 
 from canary import assert_no_leak
 from conftest import run_script
-from local_servers import free_port, serving
+from local_servers import UPSTREAMS_ARE_PUBLIC, free_port, serving
 from polling import poll
 from processes import children_of, rss_kib
 
@@ -253,7 +253,7 @@ def raw_exchange(port: int, data: bytes, read_timeout: float = 3.0, close_after_
 def start_monitor(guardian_env: dict, home: Path, config: dict | None = None, wait: float = 60) -> LiveMonitor:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     port = free_port()
-    settings = {"listen_port": port, **(config or {})}
+    settings = {"listen_port": port, **UPSTREAMS_ARE_PUBLIC, **(config or {})}
     (home / "config.json").write_text(json.dumps(settings))
     started = run_script("start.py", "--background", "--wait", str(wait), env=guardian_env, timeout=wait + 30)
     assert started.returncode == 0, started.stderr.decode(errors="replace")[-3000:]

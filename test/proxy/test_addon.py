@@ -15,7 +15,7 @@ from wsproto.frame_protocol import Opcode
 
 import fakes
 from traffic_guardian.proxy import addon as addon_script
-from traffic_guardian.proxy.addon import HttpInspector, TlsPassthrough, WebSocketInspector
+from traffic_guardian.proxy.addon import HttpInspector, TlsPassthrough, UpstreamConnections, WebSocketInspector
 from traffic_guardian.proxy.log_redaction import uninstall_record_factory
 from traffic_guardian.proxy.runtime import GuardianRuntime
 from traffic_guardian.proxy.stream_copy import StreamCopy
@@ -40,7 +40,7 @@ def test_mitmproxy_walks_one_addon_that_routes_each_hook_to_the_class_that_owns_
     (only,) = addon_script.addons
     assert only.runtime is addon_script.runtime
     owned_by = {owner: [name for name in hooks.all_hooks if name in vars(owner)]
-                for owner in (GuardianRuntime, HttpInspector, WebSocketInspector, TlsPassthrough)}
+                for owner in (GuardianRuntime, HttpInspector, WebSocketInspector, TlsPassthrough, UpstreamConnections)}
     for owner, owned in owned_by.items():
         assert owned, owner
         for name in owned:

@@ -58,6 +58,7 @@ KEY_SPECS: dict[str, KeySpec] = {
     "picoclaw_home": KeySpec(str, nullable=True),
     "egress_allowlist": KeySpec(list, nullable=True),
     "egress_inventory_max": KeySpec(int, 10, 100000),
+    "private_destination_allowlist": KeySpec(list),
     # Scanning in a child process (SPEC section 10)
     "scan_process": KeySpec(bool),
 }
@@ -261,6 +262,10 @@ def validate_values(config: Config) -> list[Problem]:
     if isinstance(allowlist, list) and not all(isinstance(h, str) and h.strip() for h in allowlist):
         problems.append(Problem("egress_allowlist", "must be a list of host names or globs (\"picoclaw\" adds the "
                                                     "hosts derived from the PicoClaw config)"))
+    private = values.get("private_destination_allowlist")
+    if isinstance(private, list) and not all(isinstance(h, str) and h.strip() for h in private):
+        problems.append(Problem("private_destination_allowlist", "must be a list of host names, globs, IP "
+                                                                 "addresses or CIDRs (e.g. \"10.0.0.0/8\")"))
     return problems
 
 

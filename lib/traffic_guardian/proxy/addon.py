@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from mitmproxy import http  # noqa: E402
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData  # noqa: E402
 from mitmproxy.tls import ClientHelloData, TlsData  # noqa: E402
 
 from traffic_guardian.detect.content_encoding import decode_body  # noqa: E402
@@ -268,12 +269,25 @@ class TlsPassthrough:
                             data.client_hello.sni, source=_peer_of(data.context.client))
 
 
-class UpstreamTls:
-    """A failed TLS handshake with an upstream (HTTPS inspection: mitmproxy verifies it) is
-    reported, since the client only sees a 502."""
+class UpstreamConnections:
+    """The connections the proxy makes for the client: where they really go (an address that is
+    private, loopback or cloud metadata: SSRF through our hop) and whether TLS with the
+    upstream failed (with HTTPS inspection mitmproxy verifies it; the client sees only a 502)."""
 
     def __init__(self, runtime: GuardianRuntime):
         self.runtime = runtime
+
+    @guarded
+    def server_connect(self, data: ServerConnectionHookData) -> None:
+        if data.server.address:
+            host, port = data.server.address[0], data.server.address[1]
+            self.runtime.check_destination(host, port, _peer_of(data.client))
+
+    @guarded
+    def server_connected(self, data: ServerConnectionHookData) -> None:
+        if data.server.address and data.server.peername:
+            host, port = data.server.address[0], data.server.address[1]
+            self.runtime.check_connected(host, port, data.server.peername[0], _peer_of(data.client))
 
     @guarded
     def tls_failed_server(self, data: TlsData) -> None:
@@ -303,7 +317,9 @@ class GuardianAddon:
         self.error = http_inspector.error
         self.websocket_message = websocket.websocket_message
         self.tls_clienthello = tls.tls_clienthello
-        self.tls_failed_server = UpstreamTls(runtime).tls_failed_server
+        upstream = UpstreamConnections(runtime)
+        self.server_connect, self.server_connected = upstream.server_connect, upstream.server_connected
+        self.tls_failed_server = upstream.tls_failed_server
 
 
 runtime = GuardianRuntime()

@@ -21,12 +21,46 @@ from traffic_guardian.proxy.supervisor import PROXY_FLAG  # noqa: E402
 
 
 def supervise(argv: list[str]) -> int:
-    """This process is the supervisor; the proxy runs as its child (supervisor.py)."""
+    """This process is the supervisor; the proxy runs as its child (supervisor.py), and the
+    supervisor watches the scoped processes' sockets meanwhile (bypass_watch.py)."""
     from traffic_guardian.home.guardian_home import GuardianHome
     from traffic_guardian.proxy.supervisor import Supervisor
 
     home = option_value(argv, "guardian_home")
-    return Supervisor(Path(__file__).resolve(), argv, GuardianHome(Path(home)) if home else None).run()
+    guardian_home = GuardianHome(Path(home)) if home else None
+    factory = (lambda own_pids: bypass_watch(argv, guardian_home, own_pids)) if guardian_home else None
+    return Supervisor(Path(__file__).resolve(), argv, guardian_home, factory).run()
+
+
+def bypass_watch(argv: list[str], home, own_pids):
+    """The watch with this run's listener, config (dedup window, log) and PicoClaw's local hosts."""
+    import time
+
+    from traffic_guardian.home.config import load_config
+    from traffic_guardian.home.writer import FindingWriter
+    from traffic_guardian.picoclaw.config_files import read_picoclaw, resolve_picoclaw_home
+    from traffic_guardian.proxy.bypass_watch import BypassWatch
+
+    env = {**os.environ, "PICOCLAW_TRAFFIC_GUARDIAN_HOME": str(home.root)}
+    config = load_config(option_value(argv, "guardian_config") or None, env)
+    writer = FindingWriter.from_config(config)
+    picoclaw_home = resolve_picoclaw_home(config.values.get("picoclaw_home"))
+    hosts = {"at": 0.0, "value": ()}
+
+    def expected_hosts():
+        if time.monotonic() - hosts["at"] > 30:  # PicoClaw's config changes rarely: read it twice a minute
+            snapshot = read_picoclaw(picoclaw_home) if config.values.get("known_secrets", "auto") is not False else None
+            hosts.update(at=time.monotonic(), value=snapshot.egress_hosts if snapshot else ())
+        return hosts["value"]
+
+    def write(finding):
+        try:
+            writer.write(finding)
+        except OSError as exc:
+            print(f"monitor: cannot write a proxy_bypass finding: {exc.strerror or exc}", file=sys.stderr, flush=True)
+
+    listen = (argv[argv.index("--listen-host") + 1], int(argv[argv.index("--listen-port") + 1]))
+    return BypassWatch(home, listen, expected_hosts, write, config.dedup_window_secs, own_pids=own_pids)
 
 
 def option_value(argv: list[str], name: str) -> str | None:

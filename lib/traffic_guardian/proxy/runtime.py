@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import os
+import socket
 import time
 from collections import Counter
 
@@ -23,6 +25,7 @@ from traffic_guardian.detect.egress_policy import EgressPolicy
 from traffic_guardian.detect.engine import Engine
 from traffic_guardian.detect.exchange import OUTBOUND, Exchange
 from traffic_guardian.detect.finding import Finding
+from traffic_guardian.detect.private_destination import PrivateDestinations
 from traffic_guardian.detect.redact import Redactor
 from traffic_guardian.home.config import load_config
 from traffic_guardian.home.counters import MonitorCounters
@@ -60,6 +63,8 @@ class GuardianRuntime:
         self._counters_task: asyncio.Task | None = None
         self.egress_inventory: EgressInventory | None = None
         self.egress_policy: EgressPolicy | None = None
+        self.private_destinations: PrivateDestinations | None = None
+        self._tasks: set[asyncio.Task] = set()  # name resolutions in flight (a reference keeps each alive)
         self.run_files: RunFilesKeeper | None = None
         self._trimmed_at = time.monotonic()
         # Bodies noted by the hooks, built and handed off together once running (deferred_scans.py).
@@ -108,10 +113,13 @@ class GuardianRuntime:
             known.on_reload = self._write_known_summary
             self._write_known_summary(known.current())
         self.egress_inventory = EgressInventory(home, config.egress_inventory_max)
+        derived = (lambda: known.current().snapshot.egress_hosts) if known is not None else (lambda: ())
         self.egress_policy = EgressPolicy(
-            config.egress_allowlist,
-            lambda: known.current().snapshot.egress_hosts if known is not None else (),
+            config.egress_allowlist, derived,
             config.dedup_window_secs, max_tracked=config.egress_inventory_max, redact=self.redact_text)
+        self.private_destinations = PrivateDestinations(
+            config.private_destination_allowlist, derived, config.dedup_window_secs,
+            max_tracked=config.egress_inventory_max, redact=self.redact_text)
 
     def _write_known_summary(self, known) -> None:
         try:
@@ -246,6 +254,43 @@ class GuardianRuntime:
             if finding is not None:
                 self.write_finding(finding)
 
+    def check_destination(self, host: str, port: int, source: str) -> None:
+        """Before the proxy connects: an IP literal is classified now; a name is resolved off the
+        request path (a task; the connection does not wait for it) and each address classified."""
+        if self.private_destinations is None:
+            return
+        if _is_ip(host):
+            self._private_finding(host, port, [host], "literal", source)
+            return
+        if len(self._tasks) >= MAX_PENDING_RESOLUTIONS:  # a flood of new names: say so, never queue without bound
+            self.report_problem("private_destination", f"{MAX_PENDING_RESOLUTIONS} name resolutions in flight; "
+                                                       f"{host}:{port} not checked")
+            return
+        task = asyncio.get_running_loop().create_task(self._resolve_and_check(host, port, source))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resolve_and_check(self, host: str, port: int, source: str) -> None:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return  # the proxy's own connect reports the failure to the client
+        self._private_finding(host, port, sorted({info[4][0] for info in infos}), "resolved", source)
+
+    def check_connected(self, host: str, port: int, address: str, source: str) -> None:
+        """After the connect: the address actually used (a DNS answer may have changed since)."""
+        if self.private_destinations is not None and address != host:
+            self._private_finding(host, port, [address], "connected", source)
+
+    def _private_finding(self, host: str, port: int, addresses: list[str], how: str, source: str) -> None:
+        try:
+            finding = self.private_destinations.check(host, port, addresses, how, source=source)
+        except Exception as exc:  # noqa: BLE001  (a bug here must never touch the connection)
+            self.report_error("private_destination", exc)
+            return
+        if finding is not None:
+            self.write_finding(finding)
+
     def upstream_tls_failed(self, dest: str, reason: str, source: str) -> None:
         """An upstream whose certificate (or handshake) failed: the request never left. Counted for
         status.py and one upstream_tls_error finding per destination per dedup window, so a
@@ -262,3 +307,14 @@ class GuardianRuntime:
     def egress_bytes(self, dest: str, *, bytes_out: int = 0, bytes_in: int = 0) -> None:
         if self.egress_inventory is not None:
             self.egress_inventory.add_bytes(dest, bytes_out=bytes_out, bytes_in=bytes_in)
+
+
+MAX_PENDING_RESOLUTIONS = 256
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -39,10 +39,12 @@ PR_SET_PDEATHSIG = 1
 
 
 class Supervisor:
-    def __init__(self, entry: Path, argv: list[str], home: GuardianHome | None):
+    def __init__(self, entry: Path, argv: list[str], home: GuardianHome | None, watch_factory=None):
         self.entry = entry
         self.argv = argv
         self.home = home
+        self.watch_factory = watch_factory  # builds the BypassWatch once the proxy runs (bypass_watch.py)
+        self.watch = None
         self.stopping = False
         self.proxy: subprocess.Popen | None = None
         self.restarts = 0
@@ -86,11 +88,30 @@ class Supervisor:
                                 stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # noqa: PLW1509
 
     def _wait(self) -> int:
+        """Wait for the proxy; meanwhile, look for connections around it (bypass_watch.py)."""
         while True:
             try:
-                return self.proxy.wait()
+                return self.proxy.wait(timeout=0.25 if self.watch_factory else None)
+            except subprocess.TimeoutExpired:
+                self._watch()
             except InterruptedError:
                 continue
+
+    def _watch(self) -> None:
+        if self.watch is None:
+            try:
+                self.watch = self.watch_factory(lambda: (os.getpid(), self.proxy.pid if self.proxy else 0))
+            except Exception as exc:  # noqa: BLE001  (no watch is reported, never a dead supervisor)
+                self.watch_factory = None
+                self._say(f"the bypass watch cannot start: {type(exc).__name__}: {exc}")
+                self._record(bypass_status=f"off: {type(exc).__name__}")
+                return
+        if not self.watch.due():
+            return
+        before = (self.watch.found, self.watch.status)
+        self.watch.look()
+        if (self.watch.found, self.watch.status) != before:
+            self._record()
 
     def _sleep(self, delay: float) -> bool:
         """Sleep, waking early when asked to stop; True if asked."""
@@ -110,12 +131,14 @@ class Supervisor:
             except ProcessLookupError:
                 pass
 
-    def _record(self, gave_up: bool = False) -> None:
+    def _record(self, gave_up: bool = False, bypass_status: str | None = None) -> None:
         if self.home is None:
             return
         state = {"supervisor_pid": os.getpid(), "proxy_pid": self.proxy.pid if self.proxy else None,
                  "restarts": self.restarts, "last_exit": self.last_exit, "last_restart_at": self.last_restart_at,
-                 "gave_up": gave_up}
+                 "gave_up": gave_up,
+                 "proxy_bypasses": self.watch.found if self.watch else 0,
+                 "bypass_watch": bypass_status or (self.watch.status if self.watch else "starting")}
         try:
             self.home.write_atomic(self.home.run_dir / SUPERVISOR_FILE,
                                    (json.dumps(state, sort_keys=True) + "\n").encode())

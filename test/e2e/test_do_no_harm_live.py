@@ -1,5 +1,5 @@
-"""Do no harm across restarts (SPEC.md section 10): the real monitor, a real scoped client
-that keeps making requests, and the ways a monitor goes away.
+"""Do no harm (SPEC.md section 10): the real monitor, real scoped clients, the ways a monitor
+goes away, the connections that go around it and the ones it makes to private addresses.
 
 A proxy process killed with SIGKILL is restarted by the monitor's supervisor and the same
 client's requests succeed again (the window is measured and printed); a supervisor killed
@@ -7,17 +7,21 @@ with SIGKILL takes its proxy with it, status says the client is left without its
 and `start.sh --background` again serves the same client with no 407 (credentials and port
 kept in the home); stop.py refuses while the client runs and stops it with --with-child;
 `start.sh --background -- CMD` returns while CMD runs; --new-credentials rotates them;
-<home>/run/proxy.env works as a service's environment file.
+<home>/run/proxy.env works as a service's environment file. A Node 20 fetch and a raw socket
+that ignore the proxy variables are proxy_bypass findings; a request to a name that
+resolves to 169.254.169.254 is a private_destination finding.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -228,3 +232,109 @@ def test_proxy_env_file_is_a_service_environment_that_works(guardian, upstream):
     assert values == dict(line.split("=", 1) for line in guardian.call("proxy-env.sh").stdout.decode().splitlines())
     curl = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", upstream], {**guardian.env, **values})
     assert curl.stdout == b"200"
+
+
+# -- what goes around the proxy, and where the proxy goes -----------------------------------
+
+class HoldingServer:
+    """A TCP server on 127.0.0.1 that answers each request after HOLD seconds: a connection a
+    client makes to it stays open long enough for the bypass watch's sampling to see it."""
+
+    HOLD = 3.0
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
+
+    def answer(self, conn):
+        with conn:
+            conn.recv(65536)
+            time.sleep(self.HOLD)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    def close(self):
+        self.sock.close()
+
+
+NODE_FETCH = "fetch(process.argv[1]).then(r => r.text()).then(t => console.log('node got', t))"
+RAW_SOCKET = """
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+print(s.recv(100))
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_clients_that_ignore_the_proxy_variables_are_proxy_bypass_findings(guardian, tmp_path):
+    server = HoldingServer()
+    try:
+        assert guardian.call("start.sh", "--background").returncode == 0
+        env = {**guardian.env, **dict(line.split("=", 1) for line in
+                                      guardian.call("proxy-env.sh").stdout.decode().splitlines())}
+        raw = tmp_path / "raw.py"
+        raw.write_text(RAW_SOCKET)
+        node = subprocess.Popen(["node", "-e", NODE_FETCH, f"http://127.0.0.1:{server.port}/"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        python = subprocess.Popen([sys.executable, str(raw), str(server.port)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for process in (node, python):
+            out, err = process.communicate(timeout=60)
+            guardian.outputs += [out, err]
+            assert process.returncode == 0, err
+        pids = {node.pid: "node", python.pid: "python"}
+        findings = poll(lambda: findings_of(guardian, "proxy_bypass"),
+                        lambda found: {pid_of(f) for f in found} >= set(pids), 20)
+        by_pid = {pid_of(f): f for f in findings}
+        for pid in pids:
+            finding = by_pid[pid]
+            assert finding["dest"] == f"127.0.0.1:{server.port}" and finding["severity"] == "medium"
+            assert finding["threat_type"] == "POLICY" and finding["variant"] == "tcp"
+            assert "directly, not through the monitor" in finding["snippet"]
+        assert by_pid[node.pid]["source"] == f"node[{node.pid}]"
+        status = json.loads(guardian.call("status.py", "--json").stdout)
+        assert status["proxy_bypasses"] >= 2 and status["bypass_watch"] == "on"
+    finally:
+        server.close()
+
+
+def test_a_name_resolving_to_the_metadata_address_is_a_private_destination(guardian, upstream):
+    """2852039166 is 169.254.169.254 to the system resolver (inet_aton): a name, not an IP literal,
+    as urllib sends it; the proxy resolves it and the finding names the address."""
+    assert guardian.call("start.sh", "--background").returncode == 0
+    env = {**guardian.env, **dict(line.split("=", 1) for line in
+                                  guardian.call("proxy-env.sh").stdout.decode().splitlines())}
+    fetch = ("import urllib.request, sys\n"
+             "try:\n    urllib.request.urlopen(sys.argv[1], timeout=5)\n"
+             "except Exception as exc:\n    print(type(exc).__name__)\n")
+    for url in ("http://2852039166:1/latest/meta-data/", "http://localhost:1/admin",
+                upstream):
+        result = run([sys.executable, "-c", fetch, url], env, timeout=60)
+        guardian.outputs += [result.stdout, result.stderr]
+    findings = poll(lambda: findings_of(guardian, "private_destination"), lambda found: len(found) >= 3, 20)
+    by_dest = {f["dest"]: f for f in findings}
+    metadata = by_dest["2852039166:1"]
+    assert metadata["variant"] == "cloud_metadata" and metadata["severity"] == "high"
+    assert "resolves to 169.254.169.254" in metadata["snippet"]
+    assert by_dest["localhost:1"]["variant"] == "loopback" and by_dest["localhost:1"]["severity"] == "medium"
+    assert upstream.split("//")[1].split("/")[0] in by_dest  # an IP literal: 127.0.0.1:<port>
+
+
+def pid_of(finding: dict) -> int:
+    return int(finding["source"].rsplit("[", 1)[1].rstrip("]"))
+
+
+def findings_of(guardian, pattern: str) -> list[dict]:
+    path = guardian.home / "logs" / "findings.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [f for f in (json.loads(line) for line in lines if line.strip()) if f["pattern"] == pattern]
