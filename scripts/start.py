@@ -17,7 +17,8 @@ scoped to an earlier start works again as soon as the monitor is back; --new-cre
 replaces them (and takes listen_port from the config again). A crashed proxy process is
 restarted by the monitor itself. HTTPS is tunnelled uninspected unless config
 https_inspection is true AND --https-inspection is given. Exit 0 started, 1 cannot start
-(port busy, mitmproxy missing, already running, CMD cannot run), 2 bad usage or config.
+(port busy, mitmproxy missing, already running), 2 bad usage or config, 127 CMD cannot be
+run; in the foreground with CMD, CMD's own status.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from traffic_guardian.detect.exchange import OUTBOUND
 from traffic_guardian.detect.finding import Finding
 from traffic_guardian.detect.providers import host_matches
 from traffic_guardian.home.guardian_home import GuardianHome
-from traffic_guardian.home.proc_sockets import connections, socket_inodes
+from traffic_guardian.home.proc_sockets import PROC, connections, socket_inodes
 from traffic_guardian.home.scoped_processes import (
     child_alive,
     comm_of,
@@ -79,7 +79,7 @@ class BypassWatch:
         self.next_discovery = 0.0
         self.next_look = 0.0
         self.found = 0
-        self.status = "on"
+        self.status = "on" if PROC.is_dir() else "off: no /proc (not Linux): bypasses are not detected"
 
     def due(self) -> bool:
         return self.clock() >= self.next_look
@@ -88,6 +88,8 @@ class BypassWatch:
         """One pass over the scoped processes' sockets; never raises."""
         now = self.clock()
         self.next_look = now + SOCKET_INTERVAL_SECS
+        if not PROC.is_dir():
+            return
         try:
             if now >= self.next_discovery:
                 self.next_discovery = now + DISCOVERY_INTERVAL_SECS
