@@ -21,7 +21,7 @@ from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
 from traffic_guardian.detect.finding import Finding
 from traffic_guardian.detect.known_secrets import KnownSecretsSource, is_bound_use
 from traffic_guardian.detect.prefilter import Prefilter
-from traffic_guardian.detect.providers import UseContext, is_expected_use
+from traffic_guardian.detect.providers import UseContext, is_expected_use, is_llm_host
 from traffic_guardian.detect.redact import MAX_ENCODED_HITS, Redactor, encoded_spans
 from traffic_guardian.detect.rules import RULESET, SECRET_RULES, Rule
 from traffic_guardian.detect.unescape import may_hold_escapes, readings
@@ -292,13 +292,17 @@ class Engine:
 
     def _finding(self, exchange: Exchange, part: Part, view: View, rule: Rule, match, spans) -> Finding:
         snippet = self.redactor.snippet(view.text, match.start(), match.end(), self.context_chars, spans)
+        severity = rule.severity
+        if rule.mention and exchange.direction == OUTBOUND and part.kind == "body" \
+                and is_llm_host(exchange.host, self.provider_hosts):
+            severity = "info"  # "what is in ~/.ssh/id_rsa?" to the operator's own model: talk, not a leak
         return Finding(
             direction=exchange.direction,
             protocol=exchange.protocol,
             threat_type=rule.threat_type,
             pattern=rule.pattern,
             variant=rule.variant,
-            severity=rule.severity,
+            severity=severity,
             source=exchange.source,
             dest=exchange.dest,
             location=part.location,

@@ -78,6 +78,16 @@ PROVIDERS: dict[str, Provider] = {
 }
 
 
+# Providers whose hosts are LLM APIs: where an agent's chat (and talk about files) normally goes.
+LLM_PROVIDERS = ("openai", "anthropic", "openrouter", "google", "groq", "xai", "perplexity", "openai-compatible")
+
+
+def is_llm_host(host: str, extra_hosts: dict[str, list[str]] | None = None) -> bool:
+    """host is one of the LLM APIs: built in, or added for an LLM provider by config provider_hosts."""
+    hosts = [h for name in LLM_PROVIDERS for h in (*PROVIDERS[name].hosts, *(extra_hosts or {}).get(name, ()))]
+    return bool(host) and host_matches(host, hosts)
+
+
 def host_matches(host: str, patterns: tuple[str, ...] | list[str]) -> bool:
     host = host.lower().rstrip(".")
     return any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in patterns)

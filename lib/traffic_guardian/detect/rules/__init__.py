@@ -39,6 +39,9 @@ class Rule:
     public_prefix: str = ""  # kept visible in redacted snippets ('sk-proj-' is not secret)
     validate: Callable[[re.Match, str], bool] | None = None  # extra check on (match, text)
     flags: int = 0
+    # The match names a sensitive file, it holds none of its content: in a chat body to one of
+    # the operator's own LLM providers it is talk about the file, reported as info (engine.py).
+    mention: bool = False
     compiled: re.Pattern = field(init=False, repr=False, compare=False)
     # A case-insensitive rule also compiles without IGNORECASE, to run over the view's
     # lowercased text (which the engine computes for the keyword prefilter anyway): Python's

@@ -74,10 +74,12 @@ def _token(pattern, variant, provider, regex, keywords, prefix, description, sev
 
 
 def _path(pattern, variant, severity, regex, keywords, description, secret=False, validate=None):
-    """A sensitive path or file content; secret=True when group 'secret' holds a credential to mask."""
+    """A sensitive path or file content; secret=True when group 'secret' holds a credential to mask.
+    A variant ending in _path names the file without its content (Rule.mention)."""
     return Rule(
         pattern=pattern, variant=variant, threat_type=EXFIL, direction=OUT, severity=severity,
         description=description, regex=regex, keywords=keywords, secret=secret, validate=validate,
+        mention=variant.endswith("_path"),
     )
 
 
@@ -195,7 +197,7 @@ SENSITIVE_PATHS = (
     _path("dotenv_file", "dotenv_path", "low", r"\.env(?<![\w.-]\.env)(?:\.(?:local|production|prod|development|dev|"
           r"staging|test))?(?![\w.-])", (".env",), "path of a dotenv file"),
     _path("dotenv_file", "dotenv_secret_assignment", "high",
-          r"(?m)^(?:export[ \t]+)?[A-Z][A-Z0-9_]{0,60}(?:API_KEY|APIKEY|TOKEN|SECRET|PASSWORD|PASSWD)"
+          r"(?m)^(?:export[ \t]+)?(?:[A-Z][A-Z0-9_]{0,60})?(?:API_KEY|APIKEY|TOKEN|SECRET|PASSWORD|PASSWD)"
           r"[A-Z0-9_]{0,20}=[\"']?(?P<secret>[^\s\"'#]{12,512}+)", ("key=", "token=", "secret=", "password=",
                                                                   "passwd=", "_key=", "apikey="),
           "dotenv-style secret assignment (KEY=value lines)", secret=True,

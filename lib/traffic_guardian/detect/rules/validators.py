@@ -64,10 +64,18 @@ _PLACEHOLDER_START = ("your", "<", "${", "$(", "{{", "%(", "replace", "insert", 
 _PLACEHOLDER_WORDS = ("example", "placeholder", "changeme", "xxxx", "****", "....", "dummy", "redacted")
 
 
+# Documented placeholders seen in vendor docs, READMEs and PicoClaw's own examples:
+# 'sk-your-openai-key', 'YOUR_TELEGRAM_BOT_TOKEN', 'xoxb-YOUR-BOT-TOKEN', 'sk-or-v1-xxx',
+# 'sk-or-v1-your-api-key-here', 'sk-proj-...', 'sk-or-v1-abc123def456...', '<your-api-key>'.
+_PLACEHOLDER_SHAPE = re.compile(r"(?:^|[^a-z])your(?:[^a-z]|key|token|secret|api|app|bot|client|access|own)"
+                                r"|[-_.]here$|\.\.\.|\u2026|[-_]x{3,}$|abc123|<[^<>]{1,64}>")
+
+
 def not_placeholder(match: re.Match, _text: str) -> bool:
-    """Reject template values ('your-key-here', '${API_KEY}', 'changeme', 'xxxx...')."""
+    """Reject template values ('your-key-here', '${API_KEY}', 'changeme', 'xxxx...', 'sk-your-openai-key')."""
     value = _secret_of(match).lower().strip("\"'")
-    return not value.startswith(_PLACEHOLDER_START) and not any(word in value for word in _PLACEHOLDER_WORDS)
+    return (not value.startswith(_PLACEHOLDER_START) and not any(word in value for word in _PLACEHOLDER_WORDS)
+            and not _PLACEHOLDER_SHAPE.search(value))
 
 
 def assigned_secret(match: re.Match, text: str) -> bool:
