@@ -151,6 +151,40 @@ def gemini_json_array_stream(text_pieces: list[str] = (), tool_args: dict | None
     return pieces
 
 
+def gemini_partial_args_stream(arg_pieces: list[str], path: str = "$.command") -> list[bytes]:
+    """Vertex AI with streamFunctionCallArguments: one call's argument in pieces across chunks,
+    functionCall.partialArgs [{jsonPath, stringValue, willContinue}], the call open while willContinue."""
+    chunks = []
+    for position, piece in enumerate(arg_pieces):
+        last = position == len(arg_pieces) - 1
+        call = {"name": "run_shell", "partialArgs": [{"jsonPath": path, "stringValue": piece, "willContinue": not last}],
+                "willContinue": True}
+        chunks.append({"candidates": [{"content": {"parts": [{"functionCall": call}], "role": "model"}, "index": 0}]})
+    chunks.append({"candidates": [{"content": {"parts": [{"functionCall": {"name": "run_shell"}}], "role": "model"},
+                                   "finishReason": "STOP", "index": 0}]})
+    return [sse(chunk) for chunk in chunks]
+
+
+def ollama_chat_stream(text_pieces: list[str] = (), tool_args: dict | None = None) -> list[bytes]:
+    """Ollama's native /api/chat stream (application/x-ndjson): one JSON object per line."""
+    lines = [{"model": "llama3.2", "created_at": "2026-12-04T20:00:00Z",
+              "message": {"role": "assistant", "content": piece}, "done": False} for piece in text_pieces]
+    if tool_args is not None:
+        call = {"function": {"name": "exec", "arguments": tool_args}}
+        lines.append({"model": "llama3.2", "message": {"role": "assistant", "content": "", "tool_calls": [call]},
+                      "done": False})
+    lines.append({"model": "llama3.2", "message": {"role": "assistant", "content": ""}, "done": True,
+                  "done_reason": "stop", "eval_count": 20})
+    return [json.dumps(line).encode() + b"\n" for line in lines]
+
+
+def ollama_generate_stream(pieces: list[str]) -> list[bytes]:
+    """Ollama's /api/generate stream: the text in "response"."""
+    lines = [{"model": "llama3.2", "response": piece, "done": False} for piece in pieces]
+    lines.append({"model": "llama3.2", "response": "", "done": True})
+    return [json.dumps(line).encode() + b"\n" for line in lines]
+
+
 PROVIDER_STREAMS = {
     "anthropic": ("text/event-stream", anthropic_stream),
     "openai_chat": ("text/event-stream", openai_chat_stream),

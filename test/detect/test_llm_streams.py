@@ -8,6 +8,9 @@ import json
 import pytest
 
 from llm_fixtures import (
+    gemini_partial_args_stream,
+    ollama_chat_stream,
+    ollama_generate_stream,
     CURL_PIPE_BASH,
     anthropic_stream,
     gemini_json_array_stream,
@@ -314,3 +317,41 @@ def test_benign_gemini_streams_give_no_findings():
                                      (gemini_json_array_stream(split_in(text, 5), {"cmd": "ls -la"}),
                                       "application/json")):
             assert findings_of(reassemble(events, content_type)) == []
+
+
+# -- Ollama's native NDJSON and Gemini's partial call arguments (issue 22 item 7) -------------
+
+NDJSON = "application/x-ndjson"
+
+
+def test_ollama_chat_text_split_across_lines_is_one_text():
+    events = ollama_chat_stream(split_in(f"Run `{CURL_PIPE_BASH}` to install", 9))
+    for chunks in (whole(events), events, every_byte(events)):
+        texts = reassemble(chunks, NDJSON)
+        assert [(t.location, t.format) for t in texts] == [(TEXT, "ollama")]
+        assert findings_of(texts) == [("pipe_to_shell", "download_pipe", TEXT)]
+
+
+def test_ollama_tool_call_arguments_are_a_tool_call_text():
+    texts = reassemble(ollama_chat_stream(["Running it."], {"command": CURL_PIPE_BASH}), NDJSON)
+    assert {(t.location, t.format) for t in texts} == {(TEXT, "ollama"), (TOOL_CALL, "ollama")}
+    assert findings_of(texts) == [("pipe_to_shell", "download_pipe", TOOL_CALL)]
+
+
+def test_ollama_generate_stream_is_reassembled():
+    texts = reassemble(every_byte(ollama_generate_stream(split_in(f"then {CURL_PIPE_BASH} ok", 6))), NDJSON)
+    assert findings_of(texts) == [("pipe_to_shell", "download_pipe", TEXT)]
+
+
+def test_benign_ollama_stream_gives_no_finding():
+    texts = reassemble(ollama_chat_stream(split_in("Paris is the capital of France.", 5)), NDJSON)
+    assert findings_of(texts) == []
+
+
+def test_gemini_partial_call_arguments_join_into_one_tool_call():
+    events = gemini_partial_args_stream(split_in(CURL_PIPE_BASH, 6))
+    for chunks in (whole(events), every_byte(events)):
+        texts = reassemble(chunks, SSE)
+        calls = [t for t in texts if t.location == TOOL_CALL]
+        assert len(calls) == 1 and f"$.command: {CURL_PIPE_BASH}" in calls[0].text
+        assert findings_of(texts) == [("pipe_to_shell", "download_pipe", TOOL_CALL)]

@@ -13,10 +13,12 @@ gateways and OpenAI-compatible servers speak these dialects on any host.
     OpenAI chat completions  choices[].delta.content, delta.tool_calls[].function.arguments
     OpenAI Responses API     response.output_text.delta, response.function_call_arguments.delta
     Anthropic Messages       content_block_delta: text_delta, input_json_delta.partial_json
-    Gemini (alt=sse)         candidates[].content.parts[].text, functionCall.args
+    Gemini (alt=sse)         candidates[].content.parts[].text, functionCall.args, and
+                             functionCall.partialArgs pieces while willContinue (Vertex AI)
     anything else            the string values of each JSON event, or the raw data text
   JSON streams (application/json, ndjson): Gemini streamGenerateContent's JSON array, or a
-  sequence of JSON values, each element handled as above.
+  sequence of JSON values, each element handled as above; Ollama's native NDJSON
+  (message.content / response, message.tool_calls, done) is one more dialect.
 
 Located texts: response.stream:text (answer text), response.stream:tool_call (tool-call
 arguments), response.stream:tool_result (results of server-side tools carried in the
@@ -113,6 +115,7 @@ class StreamReassembler:
         self.dropped_chars = 0  # text beyond the budget, counted not kept
         self._open: dict[tuple, _Segment] = {}
         self._delta_seen: set[tuple] = set()
+        self._partial_paths: dict[tuple, str] = {}  # an open Gemini call's current jsonPath
         self._ready: list[StreamText] = []
         self._held = 0
         self._anonymous = 0
@@ -181,6 +184,8 @@ class StreamReassembler:
                 return self._openai_chat(value)
             if isinstance(value.get("candidates"), list) or not _GEMINI_KEYS.isdisjoint(value):
                 return self._gemini(value)
+            if "done" in value and (isinstance(value.get("message"), dict) or isinstance(value.get("response"), str)):
+                return self._ollama(value)
         strings: list[str] = []
         _string_values(value, strings, self.limit)
         if strings:
@@ -271,8 +276,8 @@ class StreamReassembler:
                     continue
                 self._append(key, TEXT, fmt, part.get("text"))
                 call = part.get("functionCall")
-                if isinstance(call, dict):  # Gemini sends each call whole, args as an object
-                    self._whole(TOOL_CALL, fmt, json.dumps(call.get("args", {}), ensure_ascii=False))
+                if isinstance(call, dict):
+                    self._gemini_call(key, fmt, call)
                 code = part.get("executableCode")
                 if isinstance(code, dict):
                     self._whole(TOOL_CALL, fmt, code.get("code"))
@@ -280,7 +285,50 @@ class StreamReassembler:
                 if isinstance(result, dict):
                     self._whole(TOOL_RESULT, fmt, result.get("output"))
             if candidate.get("finishReason"):
-                self._close(key)
+                self._close_prefix(key)
+
+    def _gemini_call(self, key: tuple, fmt: str, call: dict) -> None:
+        """A call sent whole (args as an object), or, with Vertex AI's streamFunctionCallArguments,
+        in pieces: partialArgs [{jsonPath, stringValue, willContinue}] across chunks, the call
+        open while willContinue is true. Pieces of one path join; each path starts a line."""
+        partial = call.get("partialArgs")
+        call_key = (*key, "call")
+        if not isinstance(partial, list) and not call.get("willContinue") and call_key not in self._open:
+            self._whole(TOOL_CALL, fmt, json.dumps(call.get("args", {}), ensure_ascii=False))
+            return
+        for arg in partial if isinstance(partial, list) else ():
+            if not isinstance(arg, dict):
+                continue
+            path = arg.get("jsonPath") if isinstance(arg.get("jsonPath"), str) else "$"
+            value = next((arg[name] for name in ("stringValue", "numberValue", "boolValue") if name in arg), None)
+            if self._partial_paths.get(call_key) != path:
+                self._partial_paths[call_key] = path
+                self._append(call_key, TOOL_CALL, fmt, f"\n{path}: ")
+            self._append(call_key, TOOL_CALL, fmt, value if isinstance(value, str) else json.dumps(value))
+        if call.get("args"):
+            self._append(call_key, TOOL_CALL, fmt, "\n" + json.dumps(call["args"], ensure_ascii=False))
+        if not call.get("willContinue"):
+            self._partial_paths.pop(call_key, None)
+            self._close(call_key)
+
+    def _ollama(self, chunk: dict) -> None:
+        """Ollama's native NDJSON (/api/chat: message.content and message.tool_calls;
+        /api/generate: response), one object per line, the last with done: true."""
+        fmt = self._saw("ollama")
+        key = ("ollama", 0)
+        message = chunk.get("message")
+        if isinstance(message, dict):
+            self._append(key, TEXT, fmt, _text_of(message.get("content")))
+            calls = message.get("tool_calls")
+            for call in calls if isinstance(calls, list) else ():
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict):  # each call whole, arguments as an object
+                    arguments = function.get("arguments")
+                    self._whole(TOOL_CALL, fmt, arguments if isinstance(arguments, str)
+                                else json.dumps(arguments or {}, ensure_ascii=False))
+        self._append(key, TEXT, fmt, chunk.get("response"))
+        if chunk.get("done") is True:
+            self._close(key)
 
     # -- segments ----------------------------------------------------------------------
 

@@ -1,7 +1,11 @@
-"""HAR 1.2 reader for the offline scanner: each entry becomes two Exchanges.
+"""HAR 1.2 reader for the offline scanner: each entry becomes two Exchanges, plus one per websocket message.
 
 The request (url, headers, postData) is outbound and the response (headers, content) is
-inbound; flow_id is "har:<0-based entry index>" so a finding points back at its entry.
+inbound; flow_id is "har:<0-based entry index>" so a finding points back at its entry. A
+form post recorded as postData.params (name/value pairs, no text) is scanned as the
+urlencoded body that went on the wire. Websocket messages, as browsers export them
+(`_webSocketMessages`: type send/receive, data), are scanned like the live monitor's
+`websocket.message` parts: sent ones outbound, received ones inbound.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
 
@@ -36,9 +40,10 @@ def exchanges_from_har(document) -> Iterator[Exchange]:
         post = request.get("postData") or {}
         yield Exchange(
             direction=OUTBOUND, dest=dest, source="har", protocol=protocol, method=str(request.get("method", "")),
-            url=url, headers=_headers(request), body=str(post.get("text") or ""),
+            url=url, headers=_headers(request), body=_post_body(post),
             content_type=str(post.get("mimeType") or ""), flow_id=flow_id,
         )
+        yield from _websocket_messages(entry, dest, flow_id)
         if isinstance(response, dict):
             content = response.get("content") or {}
             yield Exchange(
@@ -46,6 +51,27 @@ def exchanges_from_har(document) -> Iterator[Exchange]:
                 headers=_headers(response), body=_content_text(content, index),
                 content_type=str(content.get("mimeType") or ""), flow_id=flow_id,
             )
+
+
+def _post_body(post: dict) -> str:
+    text = post.get("text")
+    if text:
+        return str(text)
+    params = post.get("params")
+    if isinstance(params, list):
+        pairs = [(str(p.get("name", "")), str(p.get("value", ""))) for p in params if isinstance(p, dict)]
+        return urlencode(pairs)
+    return ""
+
+
+def _websocket_messages(entry: dict, dest: str, flow_id: str) -> Iterator[Exchange]:
+    messages = entry.get("_webSocketMessages")
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, dict) or not isinstance(message.get("data"), str):
+            continue
+        direction = OUTBOUND if message.get("type") == "send" else INBOUND
+        yield Exchange(direction=direction, dest=dest, source="har", protocol="websocket", body=message["data"],
+                       flow_id=flow_id, body_location="websocket.message")
 
 
 def _object(entry, key: str, index: int) -> dict:
