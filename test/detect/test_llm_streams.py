@@ -8,13 +8,13 @@ import json
 import pytest
 
 from llm_fixtures import (
-    gemini_partial_args_stream,
-    ollama_chat_stream,
-    ollama_generate_stream,
     CURL_PIPE_BASH,
     anthropic_stream,
     gemini_json_array_stream,
+    gemini_partial_args_stream,
     gemini_sse_stream,
+    ollama_chat_stream,
+    ollama_generate_stream,
     openai_chat_stream,
     openai_responses_stream,
     split_in,
