@@ -157,8 +157,8 @@ def gemini_partial_args_stream(arg_pieces: list[str], path: str = "$.command") -
     chunks = []
     for position, piece in enumerate(arg_pieces):
         last = position == len(arg_pieces) - 1
-        call = {"name": "run_shell", "partialArgs": [{"jsonPath": path, "stringValue": piece, "willContinue": not last}],
-                "willContinue": True}
+        arg = {"jsonPath": path, "stringValue": piece, "willContinue": not last}
+        call = {"name": "run_shell", "partialArgs": [arg], "willContinue": True}
         chunks.append({"candidates": [{"content": {"parts": [{"functionCall": call}], "role": "model"}, "index": 0}]})
     chunks.append({"candidates": [{"content": {"parts": [{"functionCall": {"name": "run_shell"}}], "role": "model"},
                                    "finishReason": "STOP", "index": 0}]})
