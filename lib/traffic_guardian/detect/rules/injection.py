@@ -8,13 +8,22 @@ command without a pipe into a shell is normal and must stay silent.
 from __future__ import annotations
 
 from . import INJECTION, Rule
-from .validators import downloader_earlier_on_line, none_earlier_on_line, recursive_rm
+from .validators import (
+    downloader_earlier_on_line,
+    none_earlier_on_line,
+    not_a_loopback_port_probe,
+    recursive_rm,
+    runs_the_chmodded_file,
+)
 
 IN = "inbound"
 _SHELLS = r"(?:ba|z|da|k|c|tc|fi|a)?sh"
 _SUDO = r"(?:sudo(?:[ \t]+-[A-Za-z]{1,8}){0,4}+[ \t]+)?"
 # Interpreters that run a script read from stdin just like a shell does (curl ... | python3 -).
 _INTERPRETERS = r"(?:python[23]?(?:\.\d{1,2})?|perl|ruby|node|php)"
+# ... unless told to run inline code or a module, when stdin is only their data:
+# `| python3 -m json.tool`, `| python3 -c 'import json,sys; ...'`, `| sh -c 'wc -l'`.
+_STDIN_AS_DATA = r"(?![ \t]++-(?:m|c|e|E)\b)"
 
 
 # Up to n whitespace-separated arguments, each a possessive run: the regex tries at most n
@@ -33,7 +42,7 @@ def _inject(pattern, variant, severity, regex, keywords, description, validate=N
 PIPE_TO_SHELL = (
     _inject("pipe_to_shell", "download_pipe", "high",
             r"\|[ \t]*" + _SUDO + r"(?:env[ \t]+)?(?:/usr)?(?:/(?:local/)?bin/)?(?:" + _SHELLS + "|"
-            + _INTERPRETERS + r")(?![\w.-])",
+            + _INTERPRETERS + r")(?![\w.-])" + _STDIN_AS_DATA,
             ("|",), "download piped into a shell or interpreter (curl ... | sh)", validate=downloader_earlier_on_line),
     _inject("pipe_to_shell", "process_substitution", "high",
             r"(?:\b(?:" + _SHELLS + r"|source)|(?<![^\s;&|(])\.)[ \t]+<\([ \t]*(?:curl|wget)\b", ("<(",),
@@ -61,6 +70,13 @@ SHELL_EXEC = (
     _inject("shell_exec", "download_chmod_run", "high",
             r"\bchmod[ \t]+(?:\+x|[0-7]?7[0-7][0-7])[ \t]+(?P<path>/tmp/[\w./-]{1,128}|/dev/shm/[\w./-]{1,128})"
             r"[ \t]*(?:&&|;)[ \t]*(?:\.?/tmp/|/dev/shm/)", ("chmod",), "make a dropped file executable and run it"),
+    # Bounded blank runs ({0,8}, not *): Hyperscan 0.9.1 missed this gate's match with `*` there.
+    _inject("shell_exec", "download_then_run", "high",
+            r"\b(?:curl|wget)\b[^\n]{0,400}?(?:&&|;)[ \t]{0,8}+chmod[ \t]{1,8}+(?:[ugoa]{0,3}\+[rwx]{0,2}x[rw]{0,2}|[0-7]{3,4})"
+            r"[ \t]{1,8}+[\"']?(?P<file>[\w./~$-]{1,128}+)[\"']?[ \t]{0,8}+(?:&&|;)[ \t]{0,8}+(?:sudo[ \t]{1,8}+)?[\"']?"
+            r"(?P<run>(?:\./|/|~/|\$\w{1,32}/)?[\w./-]{1,128}+)", ("chmod",),
+            "a download made executable and run, whatever the file is called (wget URL && chmod +x f && ./f)",
+            validate=runs_the_chmodded_file),
     _inject("shell_exec", "powershell_encoded", "high",
             # -e, -ec and every prefix of -EncodedCommand (-en, -enc, ...); not -ExecutionPolicy.
             r"(?i:\bpowershell(?:\.exe)?" + _args(12, r"\S") + r"[ \t]++[-/]e(?:c|n[a-z]{0,12}+)?[ \t]++)"
@@ -69,8 +85,9 @@ SHELL_EXEC = (
 )
 
 REVERSE_SHELL = (
-    _inject("reverse_shell", "dev_tcp", "critical", r"/dev/(?:tcp|udp)/[A-Za-z0-9.:-]{1,253}/\d{1,5}",
-            ("/dev/tcp/", "/dev/udp/"), "shell redirected to a network socket (bash -i >& /dev/tcp/h/p)"),
+    _inject("reverse_shell", "dev_tcp", "critical", r"/dev/(?:tcp|udp)/(?P<host>[A-Za-z0-9.:-]{1,253})/\d{1,5}",
+            ("/dev/tcp/", "/dev/udp/"), "shell redirected to a network socket (bash -i >& /dev/tcp/h/p)",
+            validate=not_a_loopback_port_probe),
     _inject("reverse_shell", "netcat_exec", "critical",
             r"\b(?:nc|ncat|netcat)(?:\.\w{1,12})?" + _args(8) + r"[ \t]++(?:-e|-c|--exec|--sh-exec|--lua-exec)"
             r"[ \t]+[\"']?(?:/bin/|/usr/bin/)?(?:" + _SHELLS + r"|cmd(?:\.exe)?|powershell)\b",
@@ -84,6 +101,14 @@ REVERSE_SHELL = (
     _inject("reverse_shell", "python_socket_pty", "critical",
             r"socket\.socket\([^\n]{0,400}?(?:pty\.spawn|os\.dup2|subprocess\.call)", ("socket.socket",),
             "Python socket wired to a pty or shell"),
+    _inject("reverse_shell", "ruby_socket", "critical",
+            r"\bruby\b[^\n]{0,60}?-e[^\n]{0,300}?\bTCPSocket\b[^\n]{0,300}?\b(?:exec|spawn|system|IO\.popen)\b",
+            ("tcpsocket",), "Ruby socket reverse shell"),
+    _inject("reverse_shell", "node_socket", "critical",
+            r"\bnode\b[^\n]{0,40}?-e[^\n]{0,600}?(?:require\([\"']net[\"']\)|\bnet\.(?:connect|Socket)\b)"
+            r"[^\n]{0,600}?\bchild_process\b|\bnode\b[^\n]{0,40}?-e[^\n]{0,600}?\bchild_process\b[^\n]{0,600}?"
+            r"(?:require\([\"']net[\"']\)|\bnet\.(?:connect|Socket)\b)", ("child_process",),
+            "Node.js socket wired to a shell"),
     _inject("reverse_shell", "perl_php_socket", "critical",
             r"(?:\bperl\b[^\n]{0,40}?-e[^\n]{0,300}?\bsocket\b[^\n]{0,300}?\bexec\b|\bfsockopen\([^\n]{0,300}?"
             r"(?:exec|shell_exec|system|proc_open)\b)", ("perl", "fsockopen"), "Perl or PHP socket reverse shell"),
@@ -92,8 +117,8 @@ REVERSE_SHELL = (
 DESTRUCTIVE = (
     _inject("destructive_rm", "rm_root_or_home", "critical",
             r"\brm[ \t]+(?P<opts>(?:-{1,2}[A-Za-z][\w-]{0,40}[ \t]+){1,6}+)(?:--[ \t]+)?[\"']?"
-            r"(?:/|/\*|~/?\*?|\$HOME/?\*?|\$\{HOME\}/?\*?|/(?:etc|usr|var|home|boot|bin|sbin|lib|lib64|opt|root|srv)"
-            r"/?\*?)[\"']?(?=[ \t]*(?:$|[;&|)\n#\"'`]))",
+            r"(?:/|/\*|(?:~|\$HOME|\$\{HOME\})[\"']?(?:/(?:\*|\.\*|\.\?\?\*|\.\[!.\]\*|\.\[\^.\]\*)?)?|"
+            r"/(?:etc|usr|var|home|boot|bin|sbin|lib|lib64|opt|root|srv)/?\*?)[\"']?(?=[ \t]*(?:$|[;&|)\n#\"'`]))",
             ("rm ",), "recursive rm of /, a system directory or the home directory", validate=recursive_rm),
     _inject("destructive_rm", "no_preserve_root", "critical", r"\brm[ \t][^\n]{0,100}?--no-preserve-root\b",
             ("--no-preserve-root",), "rm with --no-preserve-root"),

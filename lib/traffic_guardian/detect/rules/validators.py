@@ -183,6 +183,32 @@ def recursive_rm(match: re.Match, _text: str) -> bool:
     return _RECURSIVE_OPTION.search(match.group("opts")) is not None
 
 
+def runs_the_chmodded_file(match: re.Match, _text: str) -> bool:
+    """The command run after chmod is the file chmod made executable (by base name), and the
+    mode given in digits does make it executable."""
+    mode = match.group(0).split("chmod", 1)[1].split()[0]
+    if mode.isdigit() and not any(int(digit) & 1 for digit in mode[-3:]):
+        return False
+    file, run = match.group("file"), match.group("run")
+    return file.rstrip("/").rsplit("/", 1)[-1] == run.rstrip("/").rsplit("/", 1)[-1] != ""
+
+
+_SHELL_ATTACHED = re.compile(r"\b(?:ba|z|da|k)?sh\b[^\n]{0,40}?[ \t]-i\b|[0-9]?>&[ \t]*[0-9]|<&[ \t]*[0-9]|"
+                             r"\bexec[ \t]+[0-9]+<>|\|[ \t]*while[ \t]+read\b")
+_LOOPBACK_HOSTS = re.compile(r"(?:127(?:\.\d{1,3}){3}|localhost|::1|0\.0\.0\.0)")
+
+
+def not_a_loopback_port_probe(match: re.Match, text: str) -> bool:
+    """`echo > /dev/tcp/127.0.0.1/8080` checks whether a local port is open; a reverse shell
+    attaches a shell (`-i`, `0>&1`, `<&5`, `exec 5<>`). Loopback with no shell: not one."""
+    if _LOOPBACK_HOSTS.fullmatch(match.group("host")) is None:
+        return True
+    line_start = text.rfind("\n", max(0, match.start() - 400), match.start()) + 1
+    line_end = text.find("\n", match.end(), match.end() + 400)
+    line = text[line_start:line_end if line_end != -1 else match.end() + 400]
+    return _SHELL_ATTACHED.search(line) is not None
+
+
 def none_earlier_on_line(pattern: str, window: int = 1400):
     """Keep a match only when pattern does not occur before it on the same line.
 
