@@ -72,8 +72,10 @@ SHELL_EXEC = (
             r"[ \t]*(?:&&|;)[ \t]*(?:\.?/tmp/|/dev/shm/)", ("chmod",), "make a dropped file executable and run it"),
     # Bounded blank runs ({0,8}, not *): Hyperscan 0.9.1 missed this gate's match with `*` there.
     _inject("shell_exec", "download_then_run", "high",
-            r"\b(?:curl|wget)\b[^\n]{0,400}?(?:&&|;)[ \t]{0,8}+chmod[ \t]{1,8}+(?:[ugoa]{0,3}\+[rwx]{0,2}x[rw]{0,2}|[0-7]{3,4})"
-            r"[ \t]{1,8}+[\"']?(?P<file>[\w./~$-]{1,128}+)[\"']?[ \t]{0,8}+(?:&&|;)[ \t]{0,8}+(?:sudo[ \t]{1,8}+)?[\"']?"
+            r"\b(?:curl|wget)\b[^\n]{0,400}?(?:&&|;)[ \t]{0,8}+chmod[ \t]{1,8}+"
+            r"(?:[ugoa]{0,3}\+[rwx]{0,2}x[rw]{0,2}|[0-7]{3,4})"
+            r"[ \t]{1,8}+[\"']?(?P<file>[\w./~$-]{1,128}+)[\"']?[ \t]{0,8}+(?:&&|;)[ \t]{0,8}+"
+            r"(?:sudo[ \t]{1,8}+)?[\"']?"
             r"(?P<run>(?:\./|/|~/|\$\w{1,32}/)?[\w./-]{1,128}+)", ("chmod",),
             "a download made executable and run, whatever the file is called (wget URL && chmod +x f && ./f)",
             validate=runs_the_chmodded_file),
