@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, unquote_plus, urlsplit
 from ..decode import base64_texts
 from ..smuggling import BIDI_MARK, MARK_END, TAG_MARK, ZERO_WIDTH_MARK
 from . import INJECTION, Rule
+from .prompt_zh import PROMPT_INJECTION_ZH
 
 IN = "inbound"
 _S = r"[ \t\r\n]{1,8}+"  # the gap between two words, possibly across a line break
@@ -62,8 +63,9 @@ _ORDERS = (r"(?:instructions?|directions?|directives?|prompts?|rules|guidelines|
            r"constraints|orders|programming|guardrails|restrictions|policies)\b")
 
 IGNORE_INSTRUCTIONS = (
-    r"\b(?:ignore|disregard|forget)" + _S + r"(?:"
+    r"\b(?:ignore|disregard|forget|override|bypass)" + _S + r"(?:"
     + _DETERMINERS + _EARLIER + r"(?:" + _S + _EARLIER + r")?" + _S + _ORDERS
+    + r"|(?:your|all|any|every)" + _S + r"(?:(?:of|the|your|current|own)" + _S + r"){0,3}+" + _ORDERS
     + r"|" + _DETERMINERS + _ORDERS + _S
     + r"(?:above|before|so[ \t]far|you(?:'ve|[ \t]have)?[ \t]been[ \t]given)"
     + r"|(?:everything|all)" + _S + r"(?:above|before|(?:you[ \t]were|you've[ \t]been|you[ \t]have[ \t]been)"
@@ -74,7 +76,9 @@ _REVEAL = (r"(?:reveal|print|output|repeat|show|display|disclose|leak|dump|share
            r"spell[ \t]out|write[ \t]out|tell[ \t]me|give[ \t]me|show[ \t]me|send[ \t]me)")
 _HIDDEN_KIND = r"(?:system|developer|hidden|initial|original|secret)"
 REVEAL_SYSTEM_PROMPT = (
-    r"\b" + _REVEAL + _S
+    r"\bwhat(?:'s|" + _S + r"(?:is|are|were))" + _S + r"your" + _S + r"(?:" + _HIDDEN_KIND + _S + r")?"
+    + r"(?:prompt|instructions)\b|"
+    + r"\b" + _REVEAL + _S
     + r"(?:(?:me|us|all|the|your|of|entire|full|whole|complete|exact|verbatim)" + _S + r"){0,4}+"
     + r"(?:" + _HIDDEN_KIND + r"(?:" + _S + _HIDDEN_KIND + r")?" + _S + r"(?:prompt|message|instructions)s?\b"
     + r"|(?:text|words|lines|content|instructions)" + _S + r"(?:above|before[ \t]this))"
@@ -86,8 +90,11 @@ _SECRETS = (r"(?:api[ _-]?keys?|secret[ _-]?keys?|secrets|credentials|passwords?
 REVEAL_SECRETS = (
     r"\b(?:(?:reveal|print|output|display|disclose|leak|dump|expose|echo|share|list)"
     + r"|(?:tell|give|send|show)" + _S + r"(?:me|us))" + _S
-    + r"(?:(?:all|any|every|of)" + _S + r"){0,3}+your" + _S
-    + r"(?:(?:stored|saved|current|secret|own)" + _S + r")?" + _SECRETS
+    + r"(?:(?:all|any|every|of|the|contents?|values?|full|entire)" + _S + r"){0,4}+"
+    + r"(?:your" + _S + r"(?:(?:stored|saved|current|secret|own)" + _S + r")?" + _SECRETS
+    + r"|(?:tokens?|keys|" + _SECRETS + r")" + _S
+    + r"(?:you" + _S + r"(?:have|hold|know|use|were" + _S + r"given|can" + _S + r"(?:see|read|access))"
+    + r"|(?:stored|saved|kept)" + _S + r"(?:in|by)" + _S + r"you))"
 )
 
 _SENSITIVE_DATA = (
@@ -104,21 +111,56 @@ _DESTINATION = (
 )
 SEND_DATA_TO_URL = (
     r"\b(?:send|post|upload|forward|transmit|exfiltrate|submit|leak|email|append|encode|include|add|put)" + _S
-    + r"(?:(?:all|the|this|your|my|our|any|every|of|complete|current)"
-    + _S + r"){0,4}+"
+    + r"(?:[^\s.,;:!?]{1,40}+" + _S + r"){0,5}?"
     + _SENSITIVE_DATA + r"[^\n]{0,80}?\b(?:to|into|in|at|via|as)" + _S + _DESTINATION
 )
 
+SEND_ANYTHING_TO_URL = (
+    r"\b(?:send|post|upload|forward|transmit|exfiltrate|submit|email)" + _S
+    + r"(?:[^\s,;:!?]{0,59}[^\s.,;:!?]" + _S + r"){1,6}?(?:to|into|at|via)" + _S + r"https?://"
+)
+_PERSONAS = (r"(?:dan|stan|dude|aim|betterdan|evil[ \t]confidant|jailbroken|unrestricted|uncensored|unfiltered|"
+             r"evil|unhinged|amoral|in[ \t](?:developer|god|jailbreak|dan)[ \t]mode|(?:developer|god|jailbreak)"
+             r"[ \t]mode|no[ \t]longer[ \t](?:an?[ \t])?(?:ai|assistant|bound|restricted|an[ \t]ai))\b")
+ROLE_OVERRIDE = (
+    r"\b(?:you[ \t]are|you're|you[ \t]will[ \t]be|you'll[ \t]be)[ \t]+now" + _S
+    + r"(?:(?:a|an|the|called|named)" + _S + r"){0,2}+" + _PERSONAS
+    + r"|\bfrom[ \t]+now[ \t]+on,?[ \t]+you[ \t]+(?:are|will|must|shall)" + _S
+    + r"(?:(?:be|act|as|a|an|called|named|respond|behave)" + _S + r"){0,4}+"
+    + r"(?:" + _PERSONAS + r"|[a-z][\w-]{1,30}(?:bot|gpt|ai)\b)"
+    + r"|\b(?:act|behave|respond|answer|roleplay)[ \t]+as" + _S + r"(?:(?:a|an|the)" + _S + r")?" + _PERSONAS
+    + r"|\bpretend" + _S + r"(?:to" + _S + r"be|you" + _S + r"are|that" + _S + r"you" + _S + r"are)" + _S
+    + r"(?:(?:a|an|the)" + _S + r")?" + _PERSONAS
+    + r"|\bdo[ \t]+anything[ \t]+now\b"
+    + r"|\b(?:enable|activate|enter)" + _S + r"(?:developer|god|jailbreak|dan)[ \t]+mode\b"
+)
+
+_SENSITIVE_OBJECT = re.compile(_SENSITIVE_DATA, re.IGNORECASE)
+
+
+def generic_object(match: re.Match, text: str) -> bool:
+    """send_to_url: addressed to the model, and not about sensitive data (send_data_to_url says that)."""
+    return addressed_to_model(match, text) and _SENSITIVE_OBJECT.search(match.group(0)) is None
+
+
 PROMPT_INJECTION = (
     _prompt("prompt_injection", "ignore_instructions", "medium", IGNORE_INSTRUCTIONS,
-            ("ignore", "disregard", "forget"), "instruction to ignore the model's prior instructions",
+            ("ignore", "disregard", "forget", "override", "bypass"),
+            "instruction to ignore the model's prior instructions",
             validate=addressed_to_model, flags=re.IGNORECASE),
     _prompt("prompt_injection", "reveal_system_prompt", "medium", REVEAL_SYSTEM_PROMPT,
             ("prompt", "message", "instruction", "above", "before this"),
             "instruction to reveal the system prompt", validate=addressed_to_model, flags=re.IGNORECASE),
-    _prompt("prompt_injection", "reveal_secrets", "medium", REVEAL_SECRETS, ("your",),
+    _prompt("prompt_injection", "reveal_secrets", "medium", REVEAL_SECRETS, ("you",),
             "instruction to reveal the agent's secrets or credentials", validate=addressed_to_model,
             flags=re.IGNORECASE),
+    _prompt("prompt_injection", "role_override", "medium", ROLE_OVERRIDE,
+            ("now", "act", "behave", "respond", "answer", "roleplay", "pretend", "anything", "mode"),
+            "instruction that gives the model a new, unrestricted role (you are now DAN, developer mode)",
+            validate=addressed_to_model, flags=re.IGNORECASE),
+    _prompt("prompt_injection", "send_to_url", "low", SEND_ANYTHING_TO_URL,
+            ("http",), "instruction to send something to a URL (any object; sensitive data is send_data_to_url)",
+            validate=generic_object, flags=re.IGNORECASE),
     _prompt("prompt_injection", "send_data_to_url", "medium", SEND_DATA_TO_URL,
             ("http", "url", "link", "endpoint", "webhook", "server", "address", "image", "@", "query"),
             "instruction to send conversation data or secrets to a URL or address",
@@ -251,4 +293,4 @@ MARKDOWN_EXFIL_LINK = (
             ("](", "<img", "href"), "image or link URL carrying a credential", validate=link_carries_secret),
 )
 
-PROMPT_RULES = (*PROMPT_INJECTION, *UNICODE_SMUGGLING, *MARKDOWN_EXFIL_LINK)
+PROMPT_RULES = (*PROMPT_INJECTION, *PROMPT_INJECTION_ZH, *UNICODE_SMUGGLING, *MARKDOWN_EXFIL_LINK)
