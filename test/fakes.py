@@ -66,7 +66,7 @@ def perplexity_key() -> str:
 
 
 def huggingface_token() -> str:
-    return "hf_" + rand(34)
+    return "hf_" + rand(34, string.ascii_letters)  # letters only, as Hugging Face issues them
 
 
 def tavily_key() -> str:
@@ -175,3 +175,37 @@ ALL_KEY_GENERATORS = {
     "replicate": replicate_token,
     "openai_compatible": deepseek_key,
 }
+
+
+_HEX = "0123456789abcdef"
+
+# Registries, code hosts, cloud, SaaS and more AI providers (detect/rules/service_tokens.py):
+# each in its vendor's documented format.
+SERVICE_TOKEN_GENERATORS = {
+    "npm": lambda: "npm_" + rand(36),
+    "pypi": lambda: "pypi-AgEIcHlwaS5vcmc" + rand(120, _URLSAFE),
+    "rubygems": lambda: "rubygems_" + rand(48, _HEX),
+    "dockerhub": lambda: "dckr_pat_" + rand(27, _URLSAFE).strip("-_") + rand(2),
+    "gitlab": lambda: "glpat-" + rand(20, _URLSAFE).strip("-_") + rand(2),
+    "bitbucket": lambda: "ATBB" + rand(32),
+    "atlassian": lambda: "ATATT3xFfGF0" + rand(180, _URLSAFE).strip("-_") + "=" + rand(8, "0123456789ABCDEF"),
+    "azure_ad_client_secret": lambda: rand(3) + "8Q~" + rand(34, _ALNUM + "_~."),
+    "digitalocean": lambda: "dop_v1_" + rand(64, _HEX),
+    "cloudflare_origin_ca": lambda: "v1.0-" + rand(24, _HEX) + "-" + rand(146, _HEX),
+    "vault": lambda: "hvs." + rand(95, _URLSAFE).strip("-_") + rand(2),
+    "sendgrid": lambda: "SG." + rand(22) + "." + rand(43),
+    "twilio": lambda: "SK" + rand(32, _HEX),
+    "mailgun": lambda: "key-" + rand(32, _HEX),
+    "notion": lambda: "ntn_" + rand(11, "0123456789") + rand(35),
+    "linear": lambda: "lin_api_" + rand(40),
+    "shopify": lambda: "shpat_" + rand(32, _HEX),
+    "elevenlabs": lambda: "sk_" + rand(48, _HEX),
+    "fireworks": lambda: "fw_" + rand(24),
+}
+
+
+def azure_storage_connection_string() -> tuple[str, str]:
+    """(connection string, its AccountKey): 64 random bytes, base64."""
+    key = base64.b64encode(_rng.randbytes(64)).decode()
+    return f"DefaultEndpointsProtocol=https;AccountName=acct{rand(6).lower()};AccountKey={key};" \
+           "EndpointSuffix=core.windows.net", key

@@ -128,10 +128,29 @@ POSITIVES: list[tuple[str, object]] = [
     ("jwt.jwt", lambda: json.dumps({"session": fakes.jwt()})),
     ("gcp_service_account.key_file", lambda: json.dumps({"type": "service_account", "project_id": "demo",
                                                          "private_key": pem("PRIVATE KEY")})),
+    # registries, code hosts, cloud, SaaS, more AI (rules/service_tokens.py; test_service_tokens.py has the rest)
+    *[(f"{pattern}.{family}", lambda g=fakes.SERVICE_TOKEN_GENERATORS[family]: f"token: {g()}")
+      for pattern, family in (
+          ("registry_token", "npm"), ("registry_token", "pypi"), ("registry_token", "rubygems"),
+          ("registry_token", "dockerhub"), ("code_host_token", "gitlab"), ("code_host_token", "bitbucket"),
+          ("code_host_token", "atlassian"), ("cloud_credential", "azure_ad_client_secret"),
+          ("cloud_credential", "digitalocean"), ("cloud_credential", "cloudflare_origin_ca"),
+          ("cloud_credential", "vault"), ("saas_api_key", "sendgrid"), ("saas_api_key", "twilio"),
+          ("saas_api_key", "mailgun"), ("saas_api_key", "notion"), ("saas_api_key", "linear"),
+          ("saas_api_key", "shopify"), ("ai_api_key", "elevenlabs"), ("ai_api_key", "fireworks"))],
+    ("cloud_credential.azure_storage_key", lambda: fakes.azure_storage_connection_string()[0]),
+    ("cloud_credential.cloudflare", lambda: f"CLOUDFLARE_API_TOKEN={fakes.rand(40, fakes._URLSAFE)}"),
+    ("code_host_token.gitea", lambda: f"GITEA_TOKEN={fakes.rand(40, fakes._HEX)}"),
+    ("ai_api_key.cohere", lambda: f"COHERE_API_KEY={fakes.rand(40)}"),
+    ("ai_api_key.mistral", lambda: f"MISTRAL_API_KEY={fakes.rand(32)}"),
 ]
 
 # (pattern that must stay silent, text factory, why)
 NEAR_MISSES: list[tuple[str, object, str]] = [
+    ("registry_token", lambda: "NPM_TOKEN=npm_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "placeholder"),
+    ("code_host_token", lambda: "glpat-xxxxxxxxxxxxxxxxxxxx", "placeholder"),
+    ("cloud_credential", lambda: "dop_v1_" + "f" * 64, "no entropy"),
+    ("saas_api_key", lambda: "key-value stores such as Redis", "a word, not a key"),
     ("ai_api_key", lambda: "sk-your-key-here", "placeholder"),
     ("ai_api_key", lambda: "sk-proj-YOUR_API_KEY_HERE", "placeholder"),
     ("ai_api_key", lambda: "sk-proj-" + "x" * 64, "placeholder of the right length"),

@@ -71,6 +71,32 @@ PROVIDERS: dict[str, Provider] = {
         Provider("discord", ("discord.com", "discordapp.com", "*.discord.com", "gateway.discord.gg"),
                  (*_BEARER, "url")),
         Provider("stripe", ("api.stripe.com", "files.stripe.com"), _BEARER),
+        Provider("npm", ("registry.npmjs.org", "*.npmjs.org", "*.npmjs.com"), _BEARER),
+        Provider("pypi", ("upload.pypi.org", "test.pypi.org", "pypi.org"), _BEARER),
+        Provider("rubygems", ("rubygems.org", "*.rubygems.org"), _BEARER),
+        Provider("dockerhub", ("hub.docker.com", "auth.docker.io", "registry-1.docker.io", "*.docker.com",
+                               "*.docker.io"), _BEARER),
+        Provider("gitlab", ("gitlab.com", "*.gitlab.com"), (*_BEARER, "header:private-token", "header:job-token",
+                                                            "header:deploy-token")),
+        Provider("bitbucket", ("bitbucket.org", "api.bitbucket.org", "*.bitbucket.org"), _BEARER),
+        Provider("atlassian", ("*.atlassian.net", "api.atlassian.com", "bitbucket.org", "api.bitbucket.org",
+                               "*.jira.com"), _BEARER),
+        Provider("azure", ("login.microsoftonline.com", "login.microsoft.com"), (ANYWHERE,)),
+        Provider("digitalocean", ("api.digitalocean.com", "cloud.digitalocean.com"), _BEARER),
+        Provider("cloudflare", ("api.cloudflare.com",),
+                 (*_BEARER, "header:x-auth-key", "header:x-auth-user-service-key")),
+        # Vault servers are the operator's own, on any host; the token's place is its header.
+        Provider("vault", ("*",), ("header:x-vault-token", *_BEARER)),
+        Provider("sendgrid", ("api.sendgrid.com",), _BEARER),
+        Provider("twilio", ("api.twilio.com", "*.twilio.com"), _BEARER),
+        Provider("mailgun", ("api.mailgun.net", "api.eu.mailgun.net"), _BEARER),
+        Provider("notion", ("api.notion.com",), _BEARER),
+        Provider("linear", ("api.linear.app",), _BEARER),
+        Provider("shopify", ("*.myshopify.com",), ("header:x-shopify-access-token", *_BEARER)),
+        Provider("elevenlabs", ("api.elevenlabs.io", "*.elevenlabs.io"), ("header:xi-api-key", *_BEARER)),
+        Provider("fireworks", ("api.fireworks.ai",), _BEARER),
+        Provider("cohere", ("api.cohere.com", "api.cohere.ai"), _BEARER),
+        Provider("mistral", ("api.mistral.ai", "codestral.mistral.ai"), _BEARER),
         # A JWT is a bearer token for whatever service issued it; in a header it is normal use anywhere.
         Provider("jwt", ("*",), ("header:authorization", "header:cookie", "header:x-auth-token",
                                  "header:x-access-token", "header:x-id-token")),
@@ -79,7 +105,8 @@ PROVIDERS: dict[str, Provider] = {
 
 
 # Providers whose hosts are LLM APIs: where an agent's chat (and talk about files) normally goes.
-LLM_PROVIDERS = ("openai", "anthropic", "openrouter", "google", "groq", "xai", "perplexity", "openai-compatible")
+LLM_PROVIDERS = ("openai", "anthropic", "openrouter", "google", "groq", "xai", "perplexity", "openai-compatible",
+                 "fireworks", "cohere", "mistral")
 
 
 def is_llm_host(host: str, extra_hosts: dict[str, list[str]] | None = None) -> bool:

@@ -108,8 +108,9 @@ def _load() -> tuple[Rule, ...]:
     from .exfil import EXFIL_RULES
     from .injection import INJECTION_RULES
     from .prompt import PROMPT_RULES
+    from .service_tokens import SERVICE_TOKENS
 
-    return (*EXFIL_RULES, *INJECTION_RULES, *PROMPT_RULES)
+    return (*EXFIL_RULES, *SERVICE_TOKENS, *INJECTION_RULES, *PROMPT_RULES)
 
 
 RULESET: tuple[Rule, ...] = _load()

@@ -100,8 +100,9 @@ AI_API_KEYS = (
     _key("groq", "groq", r"gsk_[A-Za-z0-9]{52}", ("gsk_",), "gsk_", "Groq API key"),
     _key("xai", "xai", r"xai-[A-Za-z0-9]{70,90}+", ("xai-",), "xai-", "xAI (Grok) API key"),
     _key("perplexity", "perplexity", r"pplx-[A-Za-z0-9]{40,60}+", ("pplx-",), "pplx-", "Perplexity API key"),
-    _key("huggingface", "huggingface", r"hf_[A-Za-z0-9]{34,40}+", ("hf_",), "hf_",
-         "Hugging Face access token", validate=mixed_alnum_entropy(3.5)),
+    # Hugging Face tokens are hf_ (or api_org_ for organisations) and 34 letters, no digits.
+    _key("huggingface", "huggingface", r"(?:hf|api_org)_[A-Za-z]{34}", ("hf_", "api_org_"), "hf_",
+         "Hugging Face access token", validate=high_entropy(3.5)),
     _key("tavily", "tavily", r"tvly-(?:dev-|prod-)?[A-Za-z0-9]{32,48}+", ("tvly-",), "tvly-", "Tavily API key"),
     _key("replicate", "replicate", r"r8_[A-Za-z0-9]{37}", ("r8_",), "r8_", "Replicate API token",
          validate=mixed_alnum_entropy(3.5)),

@@ -28,12 +28,23 @@ def _secret_of(match: re.Match) -> str:
 
 
 def high_entropy(threshold: float) -> callable:
-    """Reject low-entropy matches (placeholders, repeated characters, sample values)."""
+    """Reject low-entropy matches (placeholders, repeated characters, sample values) and
+    values that are one short unit repeated ('1234567890abcdef' twice): random keys never are."""
 
     def check(match: re.Match, _text: str) -> bool:
-        return shannon_entropy(_secret_of(match)) >= threshold
+        value = _secret_of(match)
+        return shannon_entropy(value) >= threshold and not _repeated_unit(value)
 
     return check
+
+
+def _repeated_unit(value: str, longest: int = 16) -> bool:
+    """The random part (after the last '_' or '-' of a prefix) is a unit of <= longest characters repeated."""
+    body = re.split(r"[_-]", value, maxsplit=1)[-1] if len(value) > 24 else value
+    for size in range(1, min(longest, len(body) // 2) + 1):
+        if len(body) % size == 0 and body == body[:size] * (len(body) // size):
+            return True
+    return False
 
 
 def mixed_alnum_entropy(threshold: float) -> callable:
