@@ -209,3 +209,17 @@ def azure_storage_connection_string() -> tuple[str, str]:
     key = base64.b64encode(_rng.randbytes(64)).decode()
     return f"DefaultEndpointsProtocol=https;AccountName=acct{rand(6).lower()};AccountKey={key};" \
            "EndpointSuffix=core.windows.net", key
+
+
+# Every shaped token family with a generator: what redaction tests plant.
+TOKEN_GENERATORS = {
+    **ALL_KEY_GENERATORS,
+    "aws_access_key_id": aws_access_key_id,
+    "github": github_token,
+    "github_fine_grained": github_fine_grained_token,
+    "slack": slack_bot_token,
+    "telegram": telegram_bot_token,
+    "discord": discord_bot_token,
+    "stripe": stripe_live_key,
+    "jwt": jwt,
+}

@@ -19,17 +19,7 @@ from traffic_guardian.detect.redact import Redactor
 
 TOKEN = re.compile(r"\[REDACTED (?P<label>\S+)(?: (?P<prefix>\S{1,8}))? len=(?P<len>\d+) fp=(?P<fp>[0-9a-f]{12})\]")
 
-SECRETS = {
-    **fakes.ALL_KEY_GENERATORS,
-    "aws_access_key_id": fakes.aws_access_key_id,
-    "github": fakes.github_token,
-    "github_fine_grained": fakes.github_fine_grained_token,
-    "slack": fakes.slack_bot_token,
-    "telegram": fakes.telegram_bot_token,
-    "discord": fakes.discord_bot_token,
-    "stripe": fakes.stripe_live_key,
-    "jwt": fakes.jwt,
-}
+SECRETS = fakes.TOKEN_GENERATORS
 
 
 def scan(body: str, direction: str = OUTBOUND, context: int = 40, engine: Engine | None = None) -> list:

@@ -27,7 +27,8 @@ from traffic_guardian.detect.known_secrets import ConfiguredSecret, KnownSecretS
 from traffic_guardian.detect.redact import Redactor
 
 PUBLIC_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-ant-api03-", "sk-or-v1-", "sk-", "AIza", "gsk_",
-                   "xai-", "pplx-", "hf_", "tvly-", "r8_", "AKIA", "ghp_", "github_pat_", "xoxb-", "sk_live_")
+                   "xai-", "pplx-", "hf_", "tvly-", "r8_", "AKIA", "ghp_", "github_pat_", "xoxb-", "sk_live_",
+                   "pypi-AgEIcHlwaS5vcmc", "ATATT3xFfGF0", "rubygems_", "dckr_pat_")
 # One character's HTML5 names ('/' -> 'sol'), for spelling punctuation with named references.
 NAMED = {}
 for _name, _char in html.entities.html5.items():
@@ -36,16 +37,9 @@ for _name, _char in html.entities.html5.items():
 
 OPAQUE = fakes.opaque_secret(40)
 FAMILIES = {
-    **fakes.ALL_KEY_GENERATORS,
-    "aws_access_key_id": fakes.aws_access_key_id,
+    **fakes.TOKEN_GENERATORS,
+    **fakes.SERVICE_TOKEN_GENERATORS,
     "aws_secret_access_key": lambda: "aws_secret_access_key=" + fakes.aws_secret_access_key(),
-    "github": fakes.github_token,
-    "github_fine_grained": fakes.github_fine_grained_token,
-    "slack": fakes.slack_bot_token,
-    "telegram": fakes.telegram_bot_token,
-    "discord": fakes.discord_bot_token,
-    "stripe": fakes.stripe_live_key,
-    "jwt": fakes.jwt,
     "pem_private_key": fakes.pem_private_key,
     "known_opaque": lambda: OPAQUE,  # no shape: masked because the PicoClaw config holds it
 }
