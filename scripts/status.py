@@ -107,6 +107,8 @@ def collect(args) -> dict:
         "addon_errors": counters.get("addon_errors"),
         "last_addon_error": counters.get("last_addon_error"),
         "scan_waits": counters.get("scan_waits"),
+        "messages_cut": counters.get("messages_cut"),
+        "bytes_unscanned": counters.get("bytes_unscanned"),
         "upstream_tls_errors": counters.get("upstream_tls_errors"),
         "last_upstream_tls_error": counters.get("last_upstream_tls_error"),
         "storage_problem": (log_error or storage_problem(log_path)) if status.running else log_error,
@@ -191,6 +193,9 @@ def print_human(report: dict) -> None:
         if report["addon_errors"]:
             last_error = terminal_safe(report["last_addon_error"])
             lines.append(f"  addon errors (traffic unaffected): {report['addon_errors']} (last: {last_error})")
+        if report["messages_cut"]:
+            lines.append(f"  not fully scanned: {report['messages_cut']} messages longer than max_scan_bytes "
+                         f"({report['bytes_unscanned'] or 0} bytes of known size unscanned; scan_incomplete findings)")
         if report["upstream_tls_errors"]:
             lines.append(f"  upstream TLS errors (requests not forwarded): {report['upstream_tls_errors']} "
                          f"(last: {terminal_safe(report['last_upstream_tls_error'])})")

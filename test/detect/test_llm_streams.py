@@ -251,7 +251,8 @@ def test_overlong_event_or_element_is_cut_counted_and_its_head_scanned_as_data()
     texts += reassembler.finish()
     assert [(t.location, len(t.text)) for t in texts] == [(DATA, limit - len("data: ")), (TEXT, 5)]
     assert reassembler.dropped_bytes >= 10000 - limit
-    assert findings_of(texts) == [("pipe_to_shell", "download_pipe", DATA)]
+    # the head is scanned, and that the rest was not is said (scan_incomplete)
+    assert sorted(findings_of(texts)) == [("pipe_to_shell", "download_pipe", DATA), ("scan_incomplete", "body", DATA)]
 
     arrays = StreamReassembler("application/json", max_scan_bytes=limit)
     stream = b"".join(gemini_json_array_stream([f"{CURL_PIPE_BASH} " + "z" * 5000, "tail"]))
@@ -262,7 +263,7 @@ def test_overlong_event_or_element_is_cut_counted_and_its_head_scanned_as_data()
     texts += arrays.finish()
     assert [t.location for t in texts] == [DATA, TEXT] and texts[1].text == "tail"
     assert arrays.dropped_bytes >= 5000 - limit
-    assert findings_of(texts) == [("pipe_to_shell", "download_pipe", DATA)]
+    assert sorted(findings_of(texts)) == [("pipe_to_shell", "download_pipe", DATA), ("scan_incomplete", "body", DATA)]
 
 
 def test_a_json_stream_that_is_not_json_is_scanned_as_text():
@@ -275,7 +276,7 @@ def test_a_json_stream_that_is_not_json_is_scanned_as_text():
 def test_a_large_plain_json_response_keeps_its_head_scanned():
     document = json.dumps({"result": f"setup: {CURL_PIPE_BASH}", "padding": "p" * 300000}).encode()
     texts = reassemble([document[i : i + 8192] for i in range(0, len(document), 8192)], "application/json")
-    assert findings_of(texts) == [("pipe_to_shell", "download_pipe", DATA)]
+    assert sorted(findings_of(texts)) == [("pipe_to_shell", "download_pipe", DATA), ("scan_incomplete", "body", DATA)]
 
 
 def test_content_types():

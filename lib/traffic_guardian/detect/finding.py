@@ -20,7 +20,7 @@ THREAT_TYPES = ("EXFIL", "INJECTION", "POLICY")
 # Pattern ids of findings no rule in rules/ makes: the known-secret matcher, egress policy,
 # and the monitor's own checks (SPEC sections 6, 10 and 12).
 NON_RULE_PATTERNS = ("known_secret", "unexpected_egress", "proxy_bypass", "private_destination",
-                     "upstream_tls_error")
+                     "upstream_tls_error", "scan_incomplete")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
@@ -74,6 +74,9 @@ class Finding:
     encoding: str = "raw"
     provider: str | None = None
     secret_owner: str | None = None  # known_secret: the PicoClaw model/channel/tool the secret belongs to
+    # scan_incomplete only: the part's size (None: not known) and how much of it was scanned
+    bytes_total: int | None = None
+    bytes_scanned: int | None = None
     suppressed: int = 0
     timestamp: str = field(default_factory=utc_timestamp)
     finding_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -85,6 +88,8 @@ class Finding:
             del record["provider"]
         if record["secret_owner"] is None:
             del record["secret_owner"]
+        if record["pattern"] != "scan_incomplete":
+            del record["bytes_total"], record["bytes_scanned"]
         return record
 
     def to_json(self) -> str:

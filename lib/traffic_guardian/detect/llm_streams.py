@@ -38,7 +38,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from traffic_guardian.detect.exchange import INBOUND, Exchange
+from traffic_guardian.detect.exchange import INBOUND, UNKNOWN_SIZE, Exchange
 from traffic_guardian.detect.stream_framing import JSONSequence, SSEParser
 
 TEXT = "response.stream:text"
@@ -148,13 +148,14 @@ class StreamReassembler:
     # -- events ------------------------------------------------------------------------
 
     def _on_raw(self, data: bytes) -> None:
+        """Unparseable JSON-stream data; a piece of the bound's size is the head of something cut."""
         self.events += 1
-        self._whole(DATA, self.kind, data.decode("utf-8", "replace"))
+        self._whole(DATA, self.kind, data.decode("utf-8", "replace"), truncated=len(data) >= self.limit)
 
     def _on_sse_event(self, event: str, data: str, truncated: bool = False) -> None:
-        if truncated:  # cut at the bound: not parseable, scanned as the text it is
+        if truncated:  # cut at the bound: not parseable, scanned as the text it is, and said to be cut
             self.events += 1
-            self._whole(DATA, "sse", data)
+            self._whole(DATA, "sse", data, truncated=True)
             return
         stripped = data.strip()
         if stripped == "[DONE]":
@@ -366,10 +367,12 @@ class StreamReassembler:
         self._delta_seen.discard(key)
         self._close(key)
 
-    def _whole(self, location: str, fmt: str, text) -> None:
+    def _whole(self, location: str, fmt: str, text, truncated: bool = False) -> None:
         self._anonymous += 1
         key = ("whole", self._anonymous)
         self._append(key, location, fmt, text)
+        if truncated and key in self._open:
+            self._open[key].truncated = True
         self._close(key)
 
     def _close(self, key: tuple) -> None:
@@ -414,7 +417,7 @@ def stream_exchanges(texts: Iterable[StreamText], template: Exchange) -> list[Ex
     """
     return [
         replace(template, direction=INBOUND, headers=[], body=text.text, body_location=text.location,
-                content_type="")
+                content_type="", body_total=UNKNOWN_SIZE if text.truncated else None)
         for text in texts
     ]
 

@@ -33,6 +33,8 @@ class MonitorCounters:
         self.addon_errors = 0
         self.last_addon_error: str | None = None
         self.scan_waits = 0  # times a hand-off waited for the scanner process to catch up (proxy/scan_process.py)
+        self.messages_cut = 0  # scan_incomplete: parts longer than max_scan_bytes, every one (before dedup)
+        self.bytes_unscanned = 0  # where their size was known
         self.upstream_tls_errors = 0
         self.last_upstream_tls_error: str | None = None
         self.dirty = True
@@ -71,6 +73,13 @@ class MonitorCounters:
             self.last_addon_error = message
             self.dirty = True
 
+    def cut(self, total: int | None, scanned: int | None) -> None:
+        with self._lock:
+            self.messages_cut += 1
+            if isinstance(total, int) and isinstance(scanned, int) and total > scanned:
+                self.bytes_unscanned += total - scanned
+            self.dirty = True
+
     def upstream_tls_error(self, message: str) -> None:
         """message must already be redacted: destination and reason."""
         with self._lock:
@@ -94,6 +103,8 @@ class MonitorCounters:
                 "addon_errors": self.addon_errors,
                 "last_addon_error": self.last_addon_error,
                 "scan_waits": self.scan_waits,
+                "messages_cut": self.messages_cut,
+                "bytes_unscanned": self.bytes_unscanned,
                 "upstream_tls_errors": self.upstream_tls_errors,
                 "last_upstream_tls_error": self.last_upstream_tls_error,
                 "updated_at": utc_timestamp(),

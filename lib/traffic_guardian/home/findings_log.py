@@ -383,9 +383,19 @@ class FindingsSummary:
     by_pattern: dict[str, int] = field(default_factory=dict)
     first_finding_at: str | None = None
     last_finding_at: str | None = None
+    # scan_incomplete findings: messages cut (each written one, plus its dedup repeats) and the
+    # bytes left unscanned where the size was known
+    messages_cut: int = 0
+    bytes_unscanned: int = 0
 
     def add(self, finding: dict) -> None:
         self.total += 1
+        if finding.get("pattern") == "scan_incomplete":
+            repeats = finding.get("suppressed")
+            self.messages_cut += 1 + (repeats if isinstance(repeats, int) and repeats > 0 else 0)
+            total, scanned = finding.get("bytes_total"), finding.get("bytes_scanned")
+            if isinstance(total, int) and isinstance(scanned, int) and total > scanned:
+                self.bytes_unscanned += total - scanned
         suppressed = finding.get("suppressed")
         if isinstance(suppressed, int) and not isinstance(suppressed, bool) and suppressed > 0:
             self.suppressed += suppressed

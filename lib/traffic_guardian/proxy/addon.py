@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 # mitmdump loads this file as a script, not as a package module: make `traffic_guardian` importable.
@@ -35,7 +36,7 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData  # noqa: E402
 from mitmproxy.tls import ClientHelloData, TlsData  # noqa: E402
 
 from traffic_guardian.detect.content_encoding import decode_body  # noqa: E402
-from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, Exchange  # noqa: E402
+from traffic_guardian.detect.exchange import INBOUND, OUTBOUND, UNKNOWN_SIZE, Exchange  # noqa: E402
 from traffic_guardian.detect.llm_streams import reassembler_for, stream_exchanges  # noqa: E402
 from traffic_guardian.proxy.message_head import MessageHead, read_head  # noqa: E402
 from traffic_guardian.proxy.runtime import GuardianRuntime  # noqa: E402
@@ -129,8 +130,11 @@ class HttpInspector:
             head = _head(flow, message)
         limit = self.runtime.max_scan_bytes
         encoding = "" if head.content_encoding.strip().lower() in ("", "identity") else head.content_encoding
+        total = len(body) if len(body) > limit else None
         if decode_here and encoding:
-            body, encoding = decode_body(body[:limit], encoding, limit), ""
+            decoded = decode_body(body[:limit], encoding, limit)
+            total = UNKNOWN_SIZE if total is not None or len(decoded) >= limit else None
+            body, encoding = decoded, ""
         return Exchange(
             direction=direction,
             dest=_dest(flow),
@@ -143,6 +147,7 @@ class HttpInspector:
             content_type=head.content_type,
             flow_id=flow.id,
             content_encoding=encoding,
+            body_total=total,
         )
 
     @guarded
@@ -199,6 +204,8 @@ class HttpInspector:
     def _stream_copy(self, flow: http.HTTPFlow, direction: str) -> StreamCopy:
         def on_finish(copy: StreamCopy) -> None:
             exchange = self.exchange(flow, direction, copy.data)
+            if copy.truncated and copy.reassembler is None:  # the copy stopped at its bound
+                exchange = replace(exchange, body_total=copy.total if not exchange.content_encoding else UNKNOWN_SIZE)
             for part in exchanges_from_stream(exchange):
                 self.runtime.scan(part)
 

@@ -225,6 +225,8 @@ class GuardianRuntime:
         """The one write path for engine findings and egress-policy findings."""
         if self.writer is None or self.counters is None:
             return
+        if finding.pattern == "scan_incomplete":  # counted every time, whatever dedup writes
+            self.counters.cut(finding.bytes_total, finding.bytes_scanned)
         try:
             written = self.writer.write(finding)
         except (OSError, HomeError) as exc:  # disk full, read-only home, a symlink planted at the log

@@ -94,6 +94,7 @@ def build_profile(config, env: dict[str, str] | None = None) -> dict:
         "last_finding_at": last_finding_at,
         "known_secrets": _known_secrets_block(config.home),
         "proxy_restarts": _count(read_supervisor(config.home).get("restarts")) if running else None,
+        "scan_incomplete": {"messages": summary.messages_cut, "bytes_unscanned": summary.bytes_unscanned},
     }
 
 
