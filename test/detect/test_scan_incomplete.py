@@ -86,3 +86,9 @@ def test_one_stream_event_longer_than_the_bound_is_reported():
 def test_other_findings_carry_no_size_fields():
     finding = ENGINE.scan(Exchange(direction=INBOUND, dest="x.example:443", body=CURL_PIPE_BASH))[0]
     assert "bytes_total" not in json.loads(finding.to_json())
+
+
+def test_at_most_five_cut_parts_are_reported_per_exchange():
+    headers = [(f"x-pad-{i}", "p" * (BOUND + 1)) for i in range(20)]
+    found = incomplete(Exchange(direction=OUTBOUND, dest="x.example:443", headers=headers))
+    assert len(found) == 5

@@ -138,7 +138,8 @@ class Engine:
         form = "x-www-form-urlencoded" in exchange.content_type.lower()
         cuts: list = []
         parts = self.parts(exchange, cuts)
-        findings += [self._incomplete(exchange, *cut) for cut in cuts]
+        # At most a rule's share: a request of a hundred oversized headers must not crowd out the rest.
+        findings += [self._incomplete(exchange, *cut) for cut in cuts[:MAX_FINDINGS_PER_RULE_PER_PART]]
         for part in parts:
             part_views = views(part.text, self.max_scan_bytes, form_encoded=form or part.kind == "url",
                                may_hold_base64=self.prefilter.may_hold_base64)
