@@ -177,7 +177,11 @@ def _texts() -> list[str]:
     texts += [text for _rule_id, text in test_rules_injection.POSITIVES]
     texts += [text for _rule_id, text in test_rules_injection.NEAR_MISSES]
     texts.append(json.dumps({"messages": [{"role": "user", "content": "key " + fakes.openai_project_key()}]}))
-    return texts
+    # The same texts in other surroundings and spacing: Hyperscan 0.9.1 once missed a gate's match
+    # that depended on a blank run after `;` (the download_then_run rule), which no unmodified
+    # positive showed.
+    return texts + [variant for text in texts for variant in (
+        "x; " + text, text + " ; y", "see:\n" + text + "\nend", text.replace(" ", "  "), text.replace(" ", "\t"))]
 
 
 TEXTS = _texts()
