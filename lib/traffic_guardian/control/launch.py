@@ -21,21 +21,24 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from traffic_guardian import VERSION
-from traffic_guardian.control.proxy_env import CREDENTIALS_FILE, PROXY_ENV_FILE, scoped_assignments, scoped_env
+from traffic_guardian.control.proxy_env import PROXY_ENV_FILE, scoped_assignments, scoped_env
 from traffic_guardian.detect.finding import utc_timestamp
 from traffic_guardian.home.egress_inventory import INVENTORY_FILE
 from traffic_guardian.home.findings_log import lock_path_for
 from traffic_guardian.home.guardian_home import GuardianHome, HomeError
 from traffic_guardian.home.run_files import (
     ADDON_FILE,
+    CREDENTIALS_FILE,
     MONITOR_ENTRY,
     PERSISTENT_FILE_NAMES,
     RUN_FILE_NAMES,
     clear_run_files,
     process_start_time,
+    read_credentials_record,
     stop_monitor,
     write_run_files,
 )
@@ -175,11 +178,15 @@ def launch(config, home: GuardianHome, *, inspect_https: bool, command: list[str
     return Monitor(process, state, assignments, log_path)
 
 
+@dataclass(frozen=True)
 class Endpoint:
     """Where the monitor listens and the credentials it asks for: kept across stops and starts."""
 
-    def __init__(self, host: str, port: int, username: str, password: str, reused: bool):
-        self.host, self.port, self.username, self.password, self.reused = host, port, username, password, reused
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    reused: bool  # the last start's, read back from CREDENTIALS_FILE
 
     @property
     def proxy_url(self) -> str:
@@ -197,11 +204,11 @@ def choose_endpoint(config, home: GuardianHome, new_credentials: bool) -> Endpoi
 
 
 def read_saved_endpoint(home: GuardianHome) -> Endpoint | None:
+    data = read_credentials_record(home)
     try:
-        data = json.loads(home.read_text(home.run_dir / CREDENTIALS_FILE))
         host, port = str(data["listen_host"]), int(data["listen_port"])
         username, password = str(data["username"]), str(data["password"])
-    except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return None  # none yet, or written by a version that did not keep the address: start afresh
     if not (1 <= port <= 65535) or not username or len(password) < 16:
         return None

@@ -12,13 +12,12 @@ lines for the running monitor of the home, or exits 3 when none runs.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from urllib.parse import quote
 
 from traffic_guardian.home.guardian_home import GuardianHome
-from traffic_guardian.home.run_files import CREDENTIALS_FILE
+from traffic_guardian.home.run_files import read_credentials_record
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
@@ -52,10 +51,10 @@ def scoped_env(base: dict[str, str], assignments: dict[str, str]) -> dict[str, s
 
 
 def read_credentials(home: GuardianHome) -> tuple[str, str] | None:
+    data = read_credentials_record(home)
     try:
-        data = json.loads(home.read_text(home.run_dir / CREDENTIALS_FILE))
         return str(data["username"]), str(data["password"])
-    except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return None
 
 

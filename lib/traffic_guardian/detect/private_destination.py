@@ -42,6 +42,15 @@ _RANGES = (  # (variant, networks), checked in order after the metadata addresse
 NETWORKS = tuple((variant, tuple(ipaddress.ip_network(n) for n in nets)) for variant, nets in _RANGES)
 
 
+def is_ip_literal(host: str) -> bool:
+    """host is an IP address as written (`[::1]` too), not a name to resolve."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def classify(address: str) -> str | None:
     """The variant of a non-public address (cloud_metadata, unspecified, loopback, link_local,
     cgnat, private), None for a public one or a string that is not an IP address."""

@@ -97,29 +97,31 @@ def is_our_monitor(pid: int, start_time: int | None, home: GuardianHome) -> bool
 # -- run files --------------------------------------------------------------------------------
 
 
-def read_state(home: GuardianHome) -> dict:
+def read_record(home: GuardianHome, path: Path) -> dict:
+    """A JSON object the guardian wrote in the home; {} when it is missing, unreadable or not an object."""
     try:
-        data = json.loads(home.read_text(home.state_file))
+        data = json.loads(home.read_text(path))
     except (FileNotFoundError, OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def read_state(home: GuardianHome) -> dict:
+    return read_record(home, home.state_file)
 
 
 def read_counters(home: GuardianHome) -> dict:
-    try:
-        data = json.loads(home.read_text(home.counters_file))
-    except (FileNotFoundError, OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_record(home, home.counters_file)
 
 
 def read_supervisor(home: GuardianHome) -> dict:
     """The supervisor's record: proxy_pid, restarts, last_exit, last_restart_at, gave_up; {} when none."""
-    try:
-        data = json.loads(home.read_text(home.run_dir / SUPERVISOR_FILE))
-    except (FileNotFoundError, OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_record(home, home.run_dir / SUPERVISOR_FILE)
+
+
+def read_credentials_record(home: GuardianHome) -> dict:
+    """The kept proxy credentials and address (CREDENTIALS_FILE); {} when none."""
+    return read_record(home, home.run_dir / CREDENTIALS_FILE)
 
 
 def read_pidfile(home: GuardianHome) -> int | None:

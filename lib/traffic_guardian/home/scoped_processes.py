@@ -24,7 +24,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from traffic_guardian.home.guardian_home import GuardianHome
-from traffic_guardian.home.run_files import CREDENTIALS_FILE, process_start_time, wait_for_exit
+from traffic_guardian.home.run_files import (
+    process_start_time,
+    read_credentials_record,
+    read_record,
+    wait_for_exit,
+)
 
 CHILD_FILE = "child.json"
 PROXY_NAMES = (b"HTTP_PROXY", b"HTTPS_PROXY", b"http_proxy", b"https_proxy")
@@ -56,11 +61,7 @@ def clear_child_record(home: GuardianHome) -> None:
 
 
 def read_child_record(home: GuardianHome) -> dict:
-    try:
-        data = json.loads(home.read_text(home.run_dir / CHILD_FILE))
-    except (FileNotFoundError, OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_record(home, home.run_dir / CHILD_FILE)
 
 
 def child_alive(record: dict) -> bool:
@@ -137,10 +138,10 @@ def descendants(pid: int) -> list[int]:
 def monitor_address(home: GuardianHome, info: dict) -> tuple[str | None, str | None, int | None]:
     """(proxy user, host, port) of this home's monitor: from the kept credentials file, which
     outlives a stop (a process scoped to a stopped monitor is still pointed at it)."""
+    data = read_credentials_record(home)
     try:
-        data = json.loads(home.read_text(home.run_dir / CREDENTIALS_FILE))
         return str(data["username"]), str(data["listen_host"]), int(data["listen_port"])
-    except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         pass
     listen = str(info.get("listen") or "")
     host, _, port = listen.rpartition(":")

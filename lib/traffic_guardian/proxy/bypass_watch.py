@@ -22,11 +22,11 @@ another user's process is not readable without root: the watch then says so in
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from traffic_guardian.detect.egress_policy import is_loopback
 from traffic_guardian.detect.exchange import OUTBOUND
 from traffic_guardian.detect.finding import Finding
 from traffic_guardian.detect.providers import host_matches
@@ -52,13 +52,6 @@ def resolvers(path: Path = Path("/etc/resolv.conf")) -> frozenset[str]:
     except OSError:
         return frozenset()
     return frozenset(parts[1] for line in lines if len(parts := line.split()) >= 2 and parts[0] == "nameserver")
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class BypassWatch:
@@ -127,7 +120,7 @@ class BypassWatch:
 
     def _consider(self, pid: int, connection) -> None:
         host, port = connection.remote_host, connection.remote_port
-        if (host, port) == self.listen or (_is_loopback(host) and _is_loopback(self.listen[0])
+        if (host, port) == self.listen or (is_loopback(host) and is_loopback(self.listen[0])
                                            and port == self.listen[1]):
             return  # through the monitor
         key = (pid, connection.inode)
@@ -148,7 +141,7 @@ class BypassWatch:
         variant, severity = connection.protocol, "medium"
         if port == 53 and host in self.resolvers:
             variant, severity = "dns", "info"
-        elif _is_loopback(host) and host_matches(host, list(self.expected_hosts())):
+        elif is_loopback(host) and host_matches(host, list(self.expected_hosts())):
             variant, severity = "expected_local", "low"
         self.found += 1
         self.write(Finding(

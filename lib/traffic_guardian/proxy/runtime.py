@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 import os
 import socket
@@ -25,7 +24,7 @@ from traffic_guardian.detect.egress_policy import EgressPolicy
 from traffic_guardian.detect.engine import Engine
 from traffic_guardian.detect.exchange import OUTBOUND, Exchange
 from traffic_guardian.detect.finding import Finding
-from traffic_guardian.detect.private_destination import PrivateDestinations
+from traffic_guardian.detect.private_destination import PrivateDestinations, is_ip_literal
 from traffic_guardian.detect.redact import Redactor
 from traffic_guardian.home.config import load_config
 from traffic_guardian.home.counters import MonitorCounters
@@ -42,6 +41,7 @@ from traffic_guardian.proxy.scan_process import ScanProcess
 from traffic_guardian.proxy.supervisor import SUPERVISOR_PID_ENV
 
 log = logging.getLogger("traffic_guardian")
+MAX_PENDING_RESOLUTIONS = 256  # name resolutions for private_destination in flight at once
 
 COUNTERS_INTERVAL_SECS = 1.0
 
@@ -261,7 +261,7 @@ class GuardianRuntime:
         request path (a task; the connection does not wait for it) and each address classified."""
         if self.private_destinations is None:
             return
-        if _is_ip(host):
+        if is_ip_literal(host):
             self._private_finding(host, port, [host], "literal", source)
             return
         if len(self._tasks) >= MAX_PENDING_RESOLUTIONS:  # a flood of new names: say so, never queue without bound
@@ -310,13 +310,3 @@ class GuardianRuntime:
         if self.egress_inventory is not None:
             self.egress_inventory.add_bytes(dest, bytes_out=bytes_out, bytes_in=bytes_in)
 
-
-MAX_PENDING_RESOLUTIONS = 256
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
