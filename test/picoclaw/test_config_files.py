@@ -1,4 +1,6 @@
-"""picoclaw/config_files.py: read-only extraction of the operator's PicoClaw secrets and their bindings."""
+"""picoclaw/config_files.py: read-only extraction of the operator's PicoClaw secrets and their bindings.
+
+The v3 field-by-field cases are in test_v3_layout.py; these are the reader's general rules."""
 
 from __future__ import annotations
 
@@ -106,7 +108,8 @@ def test_broken_files_are_reported_without_content_and_never_raise(tmp_path):
     (home / CONFIG_FILE).write_text('{"model_list": [' + f'"{secret}"')
     (home / SECURITY_FILE).write_text(f"web:\n  brave:\n    api_key: &{secret}\n")
     snapshot = read_picoclaw(home)
-    config_report, security_report = snapshot.reports
+    config_report, security_report, auth_report = snapshot.reports
+    assert not auth_report.exists
     assert config_report.error.startswith("invalid JSON") and security_report.error.startswith("unsupported YAML")
     assert snapshot.secrets == []
     assert_no_leak([secret], outputs=[config_report.error, security_report.error])
@@ -130,7 +133,7 @@ def test_egress_hosts_are_what_picoclaw_is_configured_to_use(tmp_path):
     fixture = write_picoclaw_home(tmp_path / "picoclaw")
     hosts = read_picoclaw(fixture.home).egress_hosts
     for host in ("api.openai.com", "api.anthropic.com", "llm.gateway.test", "api.deepseek.com",
-                 "api.telegram.org", "gateway.discord.gg", "api.search.brave.com", "duckduckgo.com",
+                 "api.telegram.org", "gateway.discord.gg", "api.search.brave.com", "html.duckduckgo.com",
                  "kvm.lan.test", "api.github.com"):
         assert host in hosts
     assert "slack.com" not in hosts  # the slack channel is disabled
@@ -139,7 +142,7 @@ def test_egress_hosts_are_what_picoclaw_is_configured_to_use(tmp_path):
 def test_report_counts_per_file_and_required_mode_problems(tmp_path):
     fixture = write_picoclaw_home(tmp_path / "picoclaw")
     report = known_secrets_report("auto", str(fixture.home))
-    assert [(f["exists"], f["secrets"]) for f in report["files"]] == [(True, 5), (True, 7)]
+    assert [(f["exists"], f["secrets"]) for f in report["files"]] == [(True, 5), (True, 7), (False, 0)]
     assert report["secrets"] == 12 and report["problems"] == []
     assert known_secrets_report(False, str(fixture.home))["files"] == []
     assert known_secrets_report("auto", str(tmp_path / "none"))["problems"] == []
@@ -157,7 +160,7 @@ def test_validate_reports_files_and_counts_never_secrets(guardian_env, tmp_path)
     assert "known secrets: 12 watched" in lines
     machine = run_script("validate.py", "--json", env=guardian_env)
     report = json.loads(machine.stdout)["known_secrets"]
-    assert report["secrets"] == 12 and [f["secrets"] for f in report["files"]] == [5, 7]
+    assert report["secrets"] == 12 and [f["secrets"] for f in report["files"]] == [5, 7, 0]
     assert_no_leak(fixture.values, home=guardian_env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"],
                    outputs=[human.stdout, human.stderr, machine.stdout, machine.stderr])
 

@@ -113,6 +113,8 @@ class KnownSecretSet:
             "secrets": [{"owner": s.owner, "owners": list(s.owners), "kind": s.kind, "fingerprint": s.fingerprint,
                          "bound_hosts": list(s.bound_hosts)}
                         for s in sorted(self._by_value.values(), key=lambda s: (s.owner, s.fingerprint))],
+            # the reader's own report (config version, unwatchable secrets, coverage), when it has one
+            **(snapshot.summary_extra() if hasattr(snapshot, "summary_extra") else {}),
         }
 
 

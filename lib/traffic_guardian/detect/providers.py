@@ -10,7 +10,10 @@ Auth locations:
   query:<name>       the key is the value of that query parameter
   path:<prefix>      the key follows <prefix> in the URL path (Telegram's /bot<token>/)
   url                anywhere in the URL (webhook URLs are their own credential)
-  body_json:<field>  a field (dotted path) of a JSON request body (Tavily's api_key)
+  body_json:<field>  a field (dotted path) of a JSON request body or websocket message (Tavily's
+                     api_key, Discord's IDENTIFY d.token), the value alone or after a scheme word
+                     ("Bot <token>")
+  body_form:<field>  a field of a form-encoded request body (VK's access_token)
   any                anywhere in a request to a bound host (protocols we cannot pin down)
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -157,8 +161,15 @@ def in_auth_location(location: str, secret: str, ctx: UseContext) -> bool:
             return any(key.lower() == name and secret in value for key, value in parse_qsl(parts.query))
         return f"{name}{secret}" in parts.path
     if kind == "body_json" and ctx.part == "body":
-        return _json_field(ctx.body_text, name) == secret
+        value = _json_field(ctx.body_text, name)
+        return isinstance(value, str) and (value == secret or value.split(" ")[-1] == secret
+                                           and _SCHEME_WORD.fullmatch(value[:-len(secret)].strip()) is not None)
+    if kind == "body_form" and ctx.part == "body":
+        return any(key == name and value == secret for key, value in parse_qsl(ctx.body_text[:65536]))
     return False
+
+
+_SCHEME_WORD = re.compile(r"(?i)bot|bearer|token|basic")
 
 
 def _json_field(body: str, dotted: str):

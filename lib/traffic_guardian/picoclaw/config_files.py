@@ -1,54 +1,38 @@
-"""Read the operator's PicoClaw files: which secrets PicoClaw holds, and where each may go.
+"""Read the operator's PicoClaw files: which secrets PicoClaw holds, where each may go, what bypasses us.
 
 Generic regexes cannot tell a key's normal use from its theft, and miss keys with no
 distinctive format. PicoClaw's own config says exactly which secrets exist and which
-host each is for, so the guardian reads it (read-only, never writes it):
+host each is for, so the guardian reads it (read-only, never writes it), where PicoClaw
+itself reads it (pkg/config/envkeys.go, config.go LoadConfig):
 
-  $PICOCLAW_HOME/config.json   model_list[] (model_name, model, api_base, api_key(s)),
-                               channels.<name>.<token fields>, tools.web.<tool>.api_key(s),
-                               tools.mcp.servers.<name>.headers, legacy providers.<name>,
-                               and any other secret-looking field
-  $PICOCLAW_HOME/.security.yml model_list.<model_name[:N]>.api_keys, channels.<name>.<field>,
-                               web.<tool>.api_key(s), skills.<registry>.<field>, and any
-                               other string in the file (everything there is a secret)
+  config.json     $PICOCLAW_CONFIG, else $PICOCLAW_HOME/config.json
+  .security.yml   beside config.json (PicoClaw loads it for v3 files; read here whatever the version)
+  auth.json       $PICOCLAW_HOME/auth.json: OAuth tokens (pkg/auth/store.go)
 
-Each secret comes with a Binding: the hosts it is for and the auth locations it is
-expected in there (providers.py's vocabulary), from the table in bindings.py. Values are held in memory only; nothing
-in this module writes, logs or formats a value. `ref:` references, placeholders
-(YOUR_..., xxx, <...>) and values shorter than MIN_SECRET_CHARS are not secrets.
+v3_layout.py reads the current schema, legacy_layout.py turns v0-v2 into it, env_overrides.py
+adds the PICOCLAW_* variables, secure_values.py opens file:// and enc://. Anything left that
+looks like a secret is watched bound to nothing (every outbound appearance is reported).
+Values are held in memory only; nothing in this package writes, logs or formats a value.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from traffic_guardian.detect.known_secrets import ConfiguredSecret
-from traffic_guardian.detect.providers import UNBOUND, Binding
-from traffic_guardian.picoclaw import yaml_subset
-from traffic_guardian.picoclaw.bindings import CHANNELS, MODEL_AUTH, SKILL_REGISTRIES, VENDOR_HOSTS, WEB_TOOLS
+from traffic_guardian.picoclaw import env_overrides, yaml_subset
+from traffic_guardian.picoclaw.egress_paths import EgressPath, coverage
+from traffic_guardian.picoclaw.legacy_layout import channels_as_v3, read_providers
+from traffic_guardian.picoclaw.secret_fields import SecretCollector, Unwatchable, is_secret_field, looks_secret
+from traffic_guardian.picoclaw.v3_layout import AUTH_FILE, CONFIG_FILE, SECURITY_FILE, V3Reader, read_auth_json
 
-CONFIG_FILE = "config.json"
-SECURITY_FILE = ".security.yml"
 MAX_FILE_BYTES = 4 * 1024 * 1024  # PicoClaw configs are a few KiB; refuse anything absurd
-MIN_SECRET_CHARS = 8  # shorter values ("admin", "1234") would match everywhere
-MAX_SECRET_CHARS = 4096
-
-# A config.json field whose name says it holds a credential (api_key, bot_token,
-# client_secret, password, Authorization, GITHUB_TOKEN ...).
-_SECRET_FIELD = re.compile(
-    r"(?:^|[_\-.])(?:api[_-]?keys?|keys?|tokens?|secrets?|passwords?|passwd|credentials?|authorization)$",
-    re.IGNORECASE)
-# Placeholders as PicoClaw's examples write them (sk-xxx, YOUR_API_KEY, sk-your-openai-key,
-# <token>, ${VAR}); anchored on separators so a random real key never looks like one.
-_PLACEHOLDER = re.compile(r"^(?:ref:|env:|\$\{|\$[A-Z_]|<)|(?:^|[-_.])(?:your[-_]|x{3,}(?:$|[-_.]))"
-                          r"|changeme|placeholder|example", re.IGNORECASE)
-_AUTH_SCHEME = re.compile(r"^(?:bearer|bot|token|basic|apikey)\s+", re.IGNORECASE)
-_INDEXED_NAME = re.compile(r"^(?P<name>.+):(?P<index>\d+)$")
+CURRENT_VERSION = 3  # pkg/config/config.go CurrentVersion
+ENVIRONMENT_SOURCE = "environment"
 
 
 @dataclass
@@ -64,16 +48,38 @@ class SourceReport:
         return {"path": self.path, "exists": self.exists, "secrets": self.secrets, "error": self.error}
 
 
+@dataclass(frozen=True)
+class PicoClawPaths:
+    home: Path
+    config: Path
+    security: Path
+    auth: Path
+
+
 @dataclass
 class PicoClawSnapshot:
     home: Path
     secrets: list[ConfiguredSecret]
     reports: list[SourceReport]
     egress_hosts: tuple[str, ...]  # host globs PicoClaw is configured to talk to
+    version: int | None = None
+    unwatchable: list[Unwatchable] = field(default_factory=list)
+    egress_paths: list[EgressPath] = field(default_factory=list)
+    monitor: tuple[str, int] | None = None  # the listener, to judge per-client proxy fields
+    environment_secrets: int = 0
+    credential_files: frozenset[Path] = frozenset()  # file:// targets read: watched for changes too
 
     @property
     def any_file(self) -> bool:
         return any(report.exists for report in self.reports)
+
+    def coverage(self) -> list[dict]:
+        return coverage(self.egress_paths, self.monitor)
+
+    def summary_extra(self) -> dict:
+        """What KnownSecretSet.summary adds from the reader: never a value."""
+        return {"version": self.version, "environment_secrets": self.environment_secrets,
+                "unwatchable": [item.to_dict() for item in self.unwatchable], "coverage": self.coverage()}
 
 
 def resolve_picoclaw_home(configured: str | None, env: dict[str, str] | None = None) -> Path:
@@ -83,38 +89,70 @@ def resolve_picoclaw_home(configured: str | None, env: dict[str, str] | None = N
     return Path(os.path.expanduser(chosen)).absolute()
 
 
-def file_stamps(home: Path) -> tuple:
-    """(mtime_ns, size, inode) of both files, None when missing: a change means reload."""
-    stamps = []
-    for name in (CONFIG_FILE, SECURITY_FILE):
+def picoclaw_paths(home: Path, env: dict[str, str]) -> PicoClawPaths:
+    """Where PicoClaw reads its files: PICOCLAW_CONFIG moves config.json and .security.yml with it."""
+    home = Path(home)
+    moved = env.get("PICOCLAW_CONFIG", "").strip()
+    config = Path(os.path.expanduser(moved)).absolute() if moved else home / CONFIG_FILE
+    return PicoClawPaths(home, config, config.parent / SECURITY_FILE, home / AUTH_FILE)
+
+
+def file_stamps(home: Path, env: dict[str, str] | None = None, extra: tuple[Path, ...] = ()) -> tuple:
+    """(mtime_ns, size, inode) of every file read, None when missing, plus a digest of the
+    PicoClaw variables in env: a change in any means reload."""
+    env = dict(os.environ) if env is None else env
+    paths = picoclaw_paths(home, env)
+    stamps: list = []
+    for path in (paths.config, paths.security, paths.auth, *sorted(extra)):
         try:
-            info = os.stat(home / name)
+            info = os.stat(path)
             stamps.append((info.st_mtime_ns, info.st_size, info.st_ino))
         except OSError:
             stamps.append(None)
-    return tuple(stamps)
+    digest = hashlib.sha256(json.dumps(env_overrides.relevant(env)).encode()).hexdigest()
+    return (*stamps, digest)
 
 
-def read_picoclaw(home: Path) -> PicoClawSnapshot:
-    """Every secret in the two files with its binding, plus per-file reports; never raises on content."""
-    home = Path(home)
-    config, config_report = _load(home / CONFIG_FILE, _parse_json)
-    security, security_report = _load(home / SECURITY_FILE, yaml_subset.loads)
-    config = config if isinstance(config, dict) else {}
-    security = security if isinstance(security, dict) else {}
+def read_picoclaw(home: Path, env: dict[str, str] | None = None,
+                  monitor: tuple[str, int] | None = None) -> PicoClawSnapshot:
+    """Every secret PicoClaw holds with its binding, the egress paths, per-file reports; never raises on content."""
+    env = dict(os.environ) if env is None else env
+    paths = picoclaw_paths(home, env)
+    config, config_report = _load(paths.config, json.loads)
+    security, security_report = _load(paths.security, yaml_subset.loads)
+    auth, auth_report = _load(paths.auth, json.loads)
     if config_report.exists and config_report.error is None and not isinstance(config, dict):
         config_report.error = "not a JSON object"
-    collector = _Collector(config)
-    collector.from_config_json(config)
+    config = config if isinstance(config, dict) else {}
+    security = security if isinstance(security, dict) else {}
+    version = config.get("version") if isinstance(config.get("version"), int) else (0 if config else None)
+    collector = SecretCollector(paths.config.parent, env)
+    consumed_legacy: set[tuple] = set()
+    if "channel_list" not in config and isinstance(config.get("channels"), dict):
+        channel_list, consumed_legacy = channels_as_v3(config)
+        config = {**config, "channel_list": channel_list}
+    reader = V3Reader(config, security, collector, env)
+    reader.read_models()
+    provider_hosts, consumed_providers = read_providers(config, collector)
+    reader.read_channels()
+    reader.read_web_tools()
+    reader.read_voice()
+    reader.read_skills()
+    reader.read_mcp()
+    config_consumed = reader.consumed[CONFIG_FILE] | consumed_legacy | consumed_providers
+    _walk_other(config, config_consumed | {("channel_list",)} if consumed_legacy else config_consumed,
+                collector, CONFIG_FILE, only_secret_fields=True)
     config_report.secrets = collector.count(CONFIG_FILE)
-    collector.from_security_yml(security)
+    _walk_other(security, reader.consumed[SECURITY_FILE], collector, SECURITY_FILE, only_secret_fields=False)
     security_report.secrets = collector.count(SECURITY_FILE)
-    return PicoClawSnapshot(home, collector.secrets, [config_report, security_report],
-                            tuple(sorted(collector.egress_hosts)))
-
-
-def _parse_json(text: str):
-    return json.loads(text)
+    reader.read_environment()
+    auth_hosts = read_auth_json(auth if isinstance(auth, dict) else {}, collector)
+    auth_report.secrets = collector.count(AUTH_FILE)
+    environment = sum(1 for secret in collector.secrets if secret.source.startswith("env:"))
+    hosts = {*reader.egress_hosts, *provider_hosts, *auth_hosts}
+    return PicoClawSnapshot(Path(home), collector.secrets, [config_report, security_report, auth_report],
+                            tuple(sorted(hosts)), version, collector.unwatchable, reader.paths, monitor, environment,
+                            frozenset(collector.credential_files))
 
 
 def _load(path: Path, parse):
@@ -142,226 +180,66 @@ def _load(path: Path, parse):
     return None, report
 
 
-def host_of(url_or_host: str) -> str | None:
-    """The host of an api_base / ws_url / server value: full URL, host:port or bare host."""
-    if not isinstance(url_or_host, str) or not url_or_host.strip():
-        return None
-    text = url_or_host.strip()
-    try:
-        host = urlsplit(text if "://" in text else f"//{text}").hostname
-    except ValueError:
-        return None
-    return host.lower() if host else None
-
-
-def _secret_values(value) -> list[str]:
-    values = value if isinstance(value, list) else [value]
-    out = []
-    for item in values:
-        if not isinstance(item, str):
+def _walk_other(node, consumed: set[tuple], collector: SecretCollector, source: str,
+                only_secret_fields: bool) -> None:
+    """Any remaining secret: bound to nothing, so every outbound appearance is reported."""
+    stack = [(node, ())]
+    while stack:
+        item, where = stack.pop()
+        if where in consumed:
             continue
-        item = _AUTH_SCHEME.sub("", item.strip())
-        if MIN_SECRET_CHARS <= len(item) <= MAX_SECRET_CHARS and not _PLACEHOLDER.search(item):
-            out.append(item)
-    return out
-
-
-class _Collector:
-    def __init__(self, config: dict):
-        self.secrets: list[ConfiguredSecret] = []
-        self.egress_hosts: set[str] = set()
-        self.models = [entry for entry in _as_list(config.get("model_list")) if isinstance(entry, dict)]
-        self.channels = _as_dict(config.get("channels"))
-
-    def count(self, source: str) -> int:
-        return sum(1 for secret in self.secrets if secret.source == source)
-
-    def add(self, value, owner: str, kind: str, source: str, binding: Binding = UNBOUND) -> None:
-        for secret in _secret_values(value):
-            self.secrets.append(ConfiguredSecret(secret, owner, kind, source, binding))
-
-    # -- config.json ---------------------------------------------------------------
-
-    def from_config_json(self, config: dict) -> None:
-        consumed: set[tuple] = set()
-        for index, entry in enumerate(self.models):
-            name = str(entry.get("model_name") or entry.get("model") or f"#{index}")
-            binding = Binding(self.model_hosts([entry]), MODEL_AUTH)
-            self.egress_hosts.update(binding.hosts)
-            for key in ("api_key", "api_keys"):
-                self.add(entry.get(key), f"model:{name}", "model_api_key", CONFIG_FILE, binding)
-                consumed.add(("model_list", index, key))
-        for name, provider in _as_dict(config.get("providers")).items():  # legacy V0/V1 layout
-            if isinstance(provider, dict):
-                hosts = _hosts([host_of(provider.get("api_base", ""))]) or VENDOR_HOSTS.get(name, ())
-                self.add(provider.get("api_key"), f"model:{name}", "model_api_key", CONFIG_FILE,
-                         Binding(hosts, MODEL_AUTH))
-                self.egress_hosts.update(hosts if provider.get("api_key") else ())
-                consumed.add(("providers", name, "api_key"))
-        for name, channel in self.channels.items():
-            if not isinstance(channel, dict):
-                continue
-            spec = CHANNELS.get(name)
-            if channel.get("enabled", True) is not False:
-                self.egress_hosts.update(self.channel_hosts(name))
-            for field_name, value in channel.items():
-                if spec is not None and field_name in spec.fields:
-                    self.add(value, f"channel:{name}", "channel_secret", CONFIG_FILE,
-                             self.channel_binding(name, field_name))
-                    consumed.add(("channels", name, field_name))
-        tools = _as_dict(config.get("tools"))
-        for name, tool in _as_dict(tools.get("web")).items():
-            if not isinstance(tool, dict):
-                continue
-            hosts, auth = WEB_TOOLS.get(name, ((), ()))
-            if tool.get("enabled", True) is not False:
-                self.egress_hosts.update(hosts)
-            for key in ("api_key", "api_keys"):
-                self.add(tool.get(key), f"web:{name}", "web_tool_key", CONFIG_FILE, Binding(hosts, auth))
-                consumed.add(("tools", "web", name, key))
-        mcp = _as_dict(tools.get("mcp"))
-        for name, server in _as_dict(mcp.get("servers", mcp)).items():
-            if not isinstance(server, dict) or not isinstance(server.get("headers"), dict):
-                continue
-            hosts = _hosts([host_of(server.get("url", ""))])
-            if server.get("enabled", True) is not False:
-                self.egress_hosts.update(hosts)
-            for header, value in server["headers"].items():
-                self.add(value, f"mcp:{name}", "mcp_credential", CONFIG_FILE,
-                         Binding(hosts, (f"header:{str(header).lower()}",)))
-                consumed.add(("tools", "mcp", "servers", name, "headers", header))
-                consumed.add(("tools", "mcp", name, "headers", header))
-        self.walk_other(config, (), consumed, CONFIG_FILE, only_secret_fields=True)
-
-    # -- .security.yml -------------------------------------------------------------
-
-    def from_security_yml(self, security: dict) -> None:
-        consumed: set[tuple] = set()
-        for key, entry in _as_dict(security.get("model_list")).items():
-            key = str(key)
-            match = _INDEXED_NAME.match(key)
-            base = match.group("name") if match else key
-            entries = [e for e in self.models if str(e.get("model_name", "")) == base]
-            if match and int(match.group("index")) < len(entries):
-                entries = [entries[int(match.group("index"))]]
-            binding = Binding(self.model_hosts(entries), MODEL_AUTH) if entries else UNBOUND
-            if isinstance(entry, dict):
-                for field_name in ("api_keys", "api_key"):
-                    self.add(entry.get(field_name), f"model:{base}", "model_api_key", SECURITY_FILE, binding)
-                    consumed.add(("model_list", key, field_name))
-        for name, channel in _as_dict(security.get("channels")).items():
-            spec = CHANNELS.get(name)
-            for field_name, value in _as_dict(channel).items():
-                binding = self.channel_binding(name, field_name) if spec and field_name in spec.fields else UNBOUND
-                self.add(value, f"channel:{name}", "channel_secret", SECURITY_FILE, binding)
-                consumed.add(("channels", name, field_name))
-        for name, tool in _as_dict(security.get("web")).items():
-            hosts, auth = WEB_TOOLS.get(name, ((), ()))
-            for field_name, value in _as_dict(tool).items():
-                self.add(value, f"web:{name}", "web_tool_key", SECURITY_FILE, Binding(hosts, auth))
-                consumed.add(("web", name, field_name))
-        for name, registry in _as_dict(security.get("skills")).items():
-            hosts, auth = SKILL_REGISTRIES.get(name, ((), ()))
-            if _as_dict(registry):
-                self.egress_hosts.update(hosts)
-            for field_name, value in _as_dict(registry).items():
-                self.add(value, f"skill:{name}", "skill_token", SECURITY_FILE, Binding(hosts, auth))
-                consumed.add(("skills", name, field_name))
-        self.walk_other(security, (), consumed, SECURITY_FILE, only_secret_fields=False)
-
-    # -- bindings ------------------------------------------------------------------
-
-    def model_hosts(self, entries: list[dict]) -> tuple[str, ...]:
-        hosts: list[str] = []
-        for entry in entries:
-            vendor = str(entry.get("model", "")).partition("/")[0].lower()
-            base = entry.get("api_base")
-            host = host_of(base) if isinstance(base, str) and ("." in base or "://" in base) else None
-            hosts.extend([host] if host else VENDOR_HOSTS.get(vendor, ()))
-        return _hosts(hosts)
-
-    def channel_hosts(self, name: str) -> tuple[str, ...]:
-        spec = CHANNELS.get(name)
-        if spec is None:
-            return ()
-        channel = _as_dict(self.channels.get(name))
-        own = [host_of(channel.get(key, "")) for key in spec.host_fields]
-        return _hosts([*spec.hosts, *own])
-
-    def channel_binding(self, name: str, field_name: str) -> Binding:
-        auth = CHANNELS[name].fields[field_name]
-        return Binding(self.channel_hosts(name), auth) if auth else UNBOUND
-
-    def walk_other(self, node, path: tuple, consumed: set[tuple], source: str, only_secret_fields: bool) -> None:
-        """Any remaining secret: bound to nothing, so every outbound appearance is reported."""
-        stack = [(node, path)]
-        while stack:
-            item, where = stack.pop()
-            if where in consumed:
-                continue
-            if isinstance(item, dict):
-                stack.extend((value, (*where, key)) for key, value in item.items())
-            elif isinstance(item, list):
-                if item and all(isinstance(v, str) for v in item) and where and self._secret_field(where[-1]):
-                    looks = [v for v in item if not only_secret_fields or _looks_secret(v)]
-                    self.add(looks, "config:" + _dotted(where), "other_secret", source)
-                else:
-                    stack.extend((value, (*where, index)) for index, value in enumerate(item))
-            elif isinstance(item, str) and where:
-                if not only_secret_fields or self._secret_field(where[-1]) and _looks_secret(item):
-                    self.add(item, "config:" + _dotted(where), "other_secret", source)
-
-    @staticmethod
-    def _secret_field(name) -> bool:
-        return isinstance(name, str) and bool(_SECRET_FIELD.search(name))
-
-
-def _looks_secret(value: str) -> bool:
-    """A config.json value under a secret-sounding name that also looks like key material.
-
-    Names alone are too loose there ("session_key": "agent:main"); .security.yml needs no
-    such check because everything in it is a secret.
-    """
-    value = _AUTH_SCHEME.sub("", value.strip())
-    return (len(value) >= 16 and not any(c.isspace() for c in value) and "://" not in value
-            and value[0] not in "/~." and any(c.isdigit() for c in value) and any(c.isalpha() for c in value))
-
-
-def _hosts(hosts) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(h for h in hosts if h))
+        if isinstance(item, dict):
+            stack.extend((value, (*where, key)) for key, value in item.items())
+        elif isinstance(item, list):
+            if item and all(isinstance(v, str) for v in item) and where and is_secret_field(where[-1]):
+                looks = [v for v in item if not only_secret_fields or looks_secret(v)]
+                collector.add(looks, "config:" + _dotted(where), "other_secret", source)
+            else:
+                stack.extend((value, (*where, index)) for index, value in enumerate(item))
+        elif isinstance(item, str) and where:
+            if not only_secret_fields or is_secret_field(where[-1]) and looks_secret(item):
+                collector.add(item, "config:" + _dotted(where), "other_secret", source)
 
 
 def _dotted(path: tuple) -> str:
     return ".".join(str(part) for part in path)
 
 
-def _as_dict(value) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _as_list(value) -> list:
-    return value if isinstance(value, list) else []
-
-
-def known_secrets_report(setting, picoclaw_home: str | None, env: dict[str, str] | None = None) -> dict:
-    """What validate shows: the files it would read and how many secrets each gave, never a value.
+def known_secrets_report(setting, picoclaw_home: str | None, env: dict[str, str] | None = None,
+                         monitor: tuple[str, int] | None = None, fingerprint=None) -> dict:
+    """What validate shows: the files read, the secrets by owner and kind (counts, and the
+    home's salted fingerprints when fingerprint is given), what could not be watched and
+    why, and the coverage report. Never a value.
 
     problems is non-empty only when known_secrets is true (required) and a file is unusable
     or neither file exists; with "auto" those are reported but not problems.
     """
+    env = dict(os.environ) if env is None else env
     home = resolve_picoclaw_home(picoclaw_home, env)
     enabled = setting is not False
-    snapshot = read_picoclaw(home) if enabled else None
+    snapshot = read_picoclaw(home, env, monitor) if enabled else None
     reports = snapshot.reports if snapshot else []
     problems: list[str] = []
-    if setting is True:
+    if setting is True and snapshot is not None:
         problems += [f"{r.path}: {r.error}" for r in reports if r.error]
-        if snapshot is not None and not snapshot.any_file:
+        if not any(r.exists for r in reports[:2]):
             problems.append(f"{home}: neither {CONFIG_FILE} nor {SECURITY_FILE} exists (known_secrets is true)")
+    owners: dict[tuple[str, str], list[str]] = {}
+    for secret in snapshot.secrets if snapshot else []:
+        prints = owners.setdefault((secret.owner, secret.kind), [])
+        mark = fingerprint(secret.value) if fingerprint else ""
+        if mark not in prints or not mark:
+            prints.append(mark)
     return {
         "setting": setting, "enabled": enabled, "picoclaw_home": str(home),
+        "config_version": snapshot.version if snapshot else None,
         "files": [report.to_dict() for report in reports],
+        "environment_secrets": snapshot.environment_secrets if snapshot else 0,
         "secrets": len({secret.value for secret in snapshot.secrets}) if snapshot else 0,
+        "owners": [{"owner": owner, "kind": kind, "values": len(prints), "fingerprints": sorted(p for p in prints if p)}
+                   for (owner, kind), prints in sorted(owners.items())],
+        "unwatchable": [item.to_dict() for item in snapshot.unwatchable] if snapshot else [],
         "egress_hosts": len(snapshot.egress_hosts) if snapshot else 0,
+        "coverage": snapshot.coverage() if snapshot else [],
         "problems": problems,
     }
