@@ -16,6 +16,7 @@ an EgressPath for the coverage report. Values go to the collector only.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from traffic_guardian.detect.providers import UNBOUND, Binding
 from traffic_guardian.picoclaw import env_overrides
@@ -75,6 +76,7 @@ class V3Reader:
         self.env = env
         self.egress_hosts: set[str] = set()
         self.paths: list[EgressPath] = []
+        self.webhook_hosts: dict[str, list[str]] = {}  # webhook channel instance -> its URLs' hosts
         self.consumed: dict[str, set[tuple]] = {CONFIG_FILE: set(), SECURITY_FILE: set()}
         self.models = [e for e in as_list(config.get("model_list")) if isinstance(e, dict)]
         self.channels = {str(k): v for k, v in as_dict(config.get("channel_list")).items() if isinstance(v, dict)}
@@ -192,55 +194,62 @@ class V3Reader:
             channel_type = self.channel_type(instance)
             spec = channel_spec(channel_type)
             settings = as_dict(channel.get("settings"))
-            owner = f"channel:{instance}"
             for field_name, value in settings.items():
-                where = ("channel_list", instance, "settings", field_name)
                 if spec is not None and field_name in spec.fields:
-                    self.add(value, owner, "channel_secret", CONFIG_FILE,
-                             self.channel_binding(instance, channel_type, field_name), where)
+                    self.add(value, f"channel:{instance}", "channel_secret", CONFIG_FILE,
+                             self.channel_binding(instance, channel_type, field_name),
+                             ("channel_list", instance, "settings", field_name))
             if spec is not None and spec.webhook_urls:
                 self.read_webhooks(instance, settings, CONFIG_FILE, ("channel_list", instance, "settings"))
-            if spec is None or not enabled(channel, default=False) or spec.transport == "inbound":
-                continue
-            hosts = self.channel_hosts(instance, spec, channel_type)
-            if spec.webhook_urls:
-                hosts = unique_hosts(host_of(url) for url in self.webhook_values(settings))
-            self.egress_hosts.update(hosts)
-            proxy = self.channel_setting(instance, channel_type, "proxy") if spec.proxy_field else ""
-            self.paths.append(EgressPath(owner, f"channel_list.{instance}", hosts, spec.transport,
-                                         str(proxy or ""), f"channel_list.{instance}.settings.proxy"))
         for section in ("channel_list", "channels"):
             for instance, channel in as_dict(self.security.get(section)).items():
                 instance = str(instance)
                 channel_type = self.channel_type(instance)
                 channel = as_dict(channel)
+                nested = as_dict(channel.get("settings"))
                 # v3 nests the fields under settings; older files wrote them flat: read both
-                fields = {**{k: v for k, v in channel.items() if k != "settings"}, **as_dict(channel.get("settings"))}
+                fields = {**{k: v for k, v in channel.items() if k != "settings"}, **nested}
                 for field_name, value in fields.items():
-                    where = (section, instance, "settings", field_name) if field_name in as_dict(
-                        channel.get("settings")) else (section, instance, field_name)
+                    where = (section, instance, "settings", field_name) if field_name in nested \
+                        else (section, instance, field_name)
                     if field_name == "webhooks":
                         self.read_webhooks(instance, fields, SECURITY_FILE, where[:-1])
                         continue
                     self.add(value, f"channel:{instance}", "channel_secret", SECURITY_FILE,
                              self.channel_binding(instance, channel_type, field_name), where)
+        for instance, channel in self.channels.items():
+            self.channel_path(instance, channel)
 
-    @staticmethod
-    def webhook_values(settings: dict) -> list[str]:
-        return [str(as_dict(target).get("webhook_url")) for target in as_dict(settings.get("webhooks")).values()
-                if isinstance(as_dict(target).get("webhook_url"), str)]
+    def channel_path(self, instance: str, channel: dict) -> None:
+        """The enabled channel's egress: its hosts (a webhook channel's are its URLs' hosts) and transport."""
+        channel_type = self.channel_type(instance)
+        spec = channel_spec(channel_type)
+        if spec is None or not enabled(channel, default=False) or spec.transport == "inbound":
+            return
+        hosts = unique_hosts(self.webhook_hosts.get(instance, ())) if spec.webhook_urls else \
+            self.channel_hosts(instance, spec, channel_type)
+        self.egress_hosts.update(hosts)
+        proxy = self.channel_setting(instance, channel_type, "proxy") if spec.proxy_field else ""
+        self.paths.append(EgressPath(f"channel:{instance}", f"channel_list.{instance}", hosts, spec.transport,
+                                     str(proxy or ""), f"channel_list.{instance}.settings.proxy"))
 
     def read_webhooks(self, instance: str, settings: dict, source: str, where: tuple) -> None:
-        """teams_webhook / slack_webhook: each webhook_url is its own credential, expected only at its own host."""
+        """teams_webhook / slack_webhook: a webhook URL is its own credential. What is watched is
+        its path and query (the host is public), expected only in the URL of a request to its host."""
         for target_name, target in as_dict(settings.get("webhooks")).items():
             url = as_dict(target).get("webhook_url")
-            if not isinstance(url, str):
+            if not isinstance(url, str) or not url.strip():
                 continue
-            resolved = self.collector.resolve(url.strip(), f"channel:{instance}", "channel_secret", source) \
-                if url.strip() else None
-            host = host_of(resolved) if resolved else None
-            self.add(url, f"channel:{instance}", "channel_secret", source,
-                     Binding((host,), ("url",)) if host else UNBOUND, (*where, "webhooks", target_name, "webhook_url"))
+            owner = f"channel:{instance}"
+            resolved = self.collector.resolve(url.strip(), owner, "channel_secret", source)
+            parts = urlsplit(resolved) if resolved and "://" in resolved else None
+            if parts is None or not parts.hostname:
+                self.add(url, owner, "channel_secret", source, UNBOUND)  # not a URL: watch it whole
+                continue
+            credential = parts.path + (f"?{parts.query}" if parts.query else "")
+            self.webhook_hosts.setdefault(instance, []).append(parts.hostname.lower())
+            self.add(credential, owner, "channel_secret", source, Binding((parts.hostname.lower(),), ("url",)),
+                     (*where, "webhooks", target_name, "webhook_url"))
 
     # -- tools.web, voice, skills -----------------------------------------------------
 
