@@ -152,9 +152,11 @@ def known_secrets_status(home: GuardianHome) -> dict | None:
     summary = read_summary(home)
     if summary is None:
         return None
-    return {"count": summary.get("count", 0),
+    return {"count": summary.get("count", 0), "config_version": summary.get("version"),
             "secrets": [{key: item.get(key) for key in ("owner", "kind", "fingerprint")}
-                        for item in summary.get("secrets", []) if isinstance(item, dict)]}
+                        for item in summary.get("secrets", []) if isinstance(item, dict)],
+            "unwatchable": [item for item in summary.get("unwatchable") or [] if isinstance(item, dict)],
+            "coverage": [item for item in summary.get("coverage") or [] if isinstance(item, dict)]}
 
 
 def print_human(report: dict) -> None:
@@ -182,6 +184,17 @@ def print_human(report: dict) -> None:
             lines.append(f"  known secrets watched: {known['count']} (fingerprints "
                          + (", ".join(terminal_safe(f"{s['owner']} {s['fingerprint']}") for s in known["secrets"])
                             or "none") + ")")
+            for item in known["unwatchable"]:
+                lines.append("  not watchable: " + terminal_safe(
+                    f"{item.get('owner')} {item.get('kind')} in {item.get('source')}: {item.get('reason')}"))
+            through = [path for path in known["coverage"] if path.get("route") == "monitor"]
+            lines.append(f"  PicoClaw egress paths: {len(through)} through the monitor, "
+                         f"{len(known['coverage']) - len(through)} not or not known")
+            for path in known["coverage"]:
+                if path.get("route") != "monitor":
+                    lines.append("  egress " + terminal_safe(
+                        f"{path.get('route')}: {path.get('owner')} -> {path.get('target')} "
+                        f"({path.get('config_path')}): {path.get('reason')}"))
         if report["top_destinations"]:
             lines.append("  top destinations: " + ", ".join(
                 terminal_safe(f"{d['dest']} {d['requests']} req") for d in report["top_destinations"]))

@@ -20,7 +20,8 @@ def test_credentials_are_percent_encoded_into_the_proxy_url():
 
 def test_proxy_and_no_proxy_always_set_trust_only_with_a_bundle():
     plain = scoped_assignments("http://127.0.0.1:1", "u", "p")
-    assert set(plain) == {*PROXY_VARIABLES, "NO_PROXY", "no_proxy"}
+    assert set(plain) == {*PROXY_VARIABLES, "NO_PROXY", "no_proxy", "NODE_USE_ENV_PROXY"}
+    assert plain["NODE_USE_ENV_PROXY"] == "1"  # Node.js MCP servers honour the variables only with it
     assert plain["NO_PROXY"] == "" and plain["https_proxy"] == "http://u:p@127.0.0.1:1"
     inspected = scoped_assignments("http://127.0.0.1:1", "u", "p", "internal.example", Path("/h/ca/b.pem"))
     assert {inspected[name] for name in TRUST_VARIABLES} == {"/h/ca/b.pem"}

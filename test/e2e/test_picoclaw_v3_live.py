@@ -162,6 +162,10 @@ def test_live_v3_install_normal_calls_are_quiet_and_every_secret_elsewhere_is_cr
     status = json.loads(status_out.read_text())
     used = {key.removeprefix("known:") for key in status["json"]["expected_credential_uses"]}
     assert set(sending) <= used, sorted(set(sending) - used)
+    known = status["json"]["known_secrets"]
+    assert known["config_version"] == 3 and known["unwatchable"] == []  # the enc:// value opened
+    assert {p["owner"]: p["route"] for p in known["coverage"]}["channel:irc"] == "bypass"
+    assert "  egress bypass: channel:mqtt -> broker.example.net (channel_list.mqtt)" in status["human"]
     leaked = Counter(f["secret_owner"] for f in findings
                      if f["pattern"] == "known_secret" and f["dest"].startswith(COLLECTOR))
     assert all(f["severity"] == "critical" for f in findings if f["pattern"] == "known_secret")

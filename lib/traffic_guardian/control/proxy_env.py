@@ -24,6 +24,9 @@ NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
 # Trust variables of the common runtimes: Go and OpenSSL (SSL_CERT_FILE), Python requests,
 # curl, Node.js (added to its built-in roots).
 TRUST_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
+# Node.js ignores the proxy variables unless told (NODE_USE_ENV_PROXY, Node 24.5+ / 22.21+): PicoClaw's
+# stdio MCP servers are often Node processes that inherit the gateway's environment.
+NODE_VARIABLES = {"NODE_USE_ENV_PROXY": "1"}
 PROXY_ENV_FILE = "proxy.env"  # the same lines for systemd's EnvironmentFile= (control/launch.py)
 
 
@@ -39,6 +42,7 @@ def scoped_assignments(proxy_url: str, username: str, password: str, no_proxy: s
     url = proxy_url_with_credentials(proxy_url, username, password)
     values = {name: url for name in PROXY_VARIABLES}
     values.update({name: no_proxy for name in NO_PROXY_VARIABLES})
+    values.update(NODE_VARIABLES)
     if trust_bundle is not None:
         values.update({name: str(trust_bundle) for name in TRUST_VARIABLES})
     return values

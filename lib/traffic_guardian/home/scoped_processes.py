@@ -120,6 +120,25 @@ def scoped_processes(home: GuardianHome, user: str | None, host: str | None, por
     return found
 
 
+def gateway_environ(home: GuardianHome) -> dict[str, str]:
+    """This process's environment plus the PICOCLAW_* (and HOME) variables of the gateway that
+    start.sh --background launched, while it runs: PicoClaw reads its secret overrides and enc://
+    key material from its own environment, which may add to the one start.sh had."""
+    env = dict(os.environ)
+    record = read_child_record(home)
+    if not child_alive(record):
+        return env
+    try:
+        raw = (PROC / str(record["pid"]) / "environ").read_bytes()
+    except OSError:
+        return env
+    for entry in raw.split(b"\0"):
+        name, sep, value = entry.decode("utf-8", "replace").partition("=")
+        if sep and (name.startswith("PICOCLAW_") or name in ("HOME", "SECRET", "BOT_ID", "WEBSOCKET_URL")):
+            env[name] = value
+    return env
+
+
 def descendants(pid: int) -> list[int]:
     """pid's children, grandchildren, ... from /proc/<pid>/task/*/children (Linux 3.5+)."""
     result, queue = [], [pid]

@@ -86,7 +86,10 @@ def secret_redactor(argv: list[str]):
             env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"] = home
         config = load_config(option_value(argv, "guardian_config") or None, env)
         redactor = Redactor(config.home.fingerprint_key(create=True))
-        return engine_from_config(config, redactor, use_hyperscan=False).redact_text
+        from traffic_guardian.home.scoped_processes import gateway_environ
+
+        return engine_from_config(config, redactor, use_hyperscan=False,
+                                  environ=lambda: gateway_environ(config.home)).redact_text
     except Exception:
         return None
 

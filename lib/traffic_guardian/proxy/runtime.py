@@ -31,6 +31,7 @@ from traffic_guardian.home.counters import MonitorCounters
 from traffic_guardian.home.egress_inventory import EgressInventory
 from traffic_guardian.home.guardian_home import GuardianHome, HomeError
 from traffic_guardian.home.run_files import RunFilesKeeper
+from traffic_guardian.home.scoped_processes import gateway_environ
 from traffic_guardian.home.secrets_summary import write_summary
 from traffic_guardian.home.writer import FindingWriter
 from traffic_guardian.picoclaw.secrets_watch import engine_from_config
@@ -87,7 +88,7 @@ class GuardianRuntime:
         config = load_config(ctx.options.guardian_config or None, env)
         home = config.home
         redactor = Redactor(home.fingerprint_key(create=True))
-        self.engine = engine_from_config(config, redactor)
+        self.engine = engine_from_config(config, redactor, environ=lambda: gateway_environ(home))
         # Log lines and egress findings are short: redacting them does not earn Hyperscan's
         # compile time and memory, which only an engine that scans here (no scanner process) pays.
         self.redact_text = self.engine.twin(use_hyperscan=False).redact_text

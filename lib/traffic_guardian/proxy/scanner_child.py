@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
 
     env = dict(os.environ, PICOCLAW_TRAFFIC_GUARDIAN_HOME=args.home)
     config = load_config(args.config, env)
-    engine = engine_from_config(config, Redactor(config.home.fingerprint_key(create=True)))
+    from traffic_guardian.home.scoped_processes import gateway_environ
+
+    engine = engine_from_config(config, Redactor(config.home.fingerprint_key(create=True)),
+                                environ=lambda: gateway_environ(config.home))
     engine.prefilter.compile(in_fork=True)  # Hyperscan's compiler never enters this long-lived process
     heap.trim()  # what building the engine freed
     ring = mmap.mmap(args.ring_fd, 0, prot=mmap.PROT_READ) if args.ring_fd is not None else None

@@ -100,7 +100,9 @@ def build_profile(config, env: dict[str, str] | None = None) -> dict:
 
 def _known_secrets_block(home) -> dict | None:
     """How many of the operator's PicoClaw secrets the monitor watches, by owner and salted
-    fingerprint (never a value): a reviewer sees a key added, removed or rotated as drift."""
+    fingerprint (never a value): a reviewer sees a key added, removed or rotated as drift.
+    Also the secrets it cannot watch and the gateway's egress paths with their route
+    (monitor | bypass | unknown), so a new bypass shows as drift too."""
     summary = read_summary(home)
     if summary is None:
         return None
@@ -109,7 +111,17 @@ def _known_secrets_block(home) -> dict | None:
          for s in summary.get("secrets") or [] if isinstance(s, dict)),
         key=lambda s: (s["owner"], s["fingerprint"]),
     )
-    return {"watched": len(secrets), "secrets": secrets}
+    coverage = sorted(
+        ({key: str(path.get(key, "")) for key in ("owner", "config_path", "target", "route")}
+         for path in summary.get("coverage") or [] if isinstance(path, dict)),
+        key=lambda path: (path["owner"], path["config_path"]),
+    )
+    unwatchable = sorted(
+        ({key: str(item.get(key, "")) for key in ("owner", "kind", "source", "reason")}
+         for item in summary.get("unwatchable") or [] if isinstance(item, dict)),
+        key=lambda item: (item["owner"], item["source"], item["reason"]),
+    )
+    return {"watched": len(secrets), "secrets": secrets, "unwatchable": unwatchable, "egress_paths": coverage}
 
 
 def render_profile(profile: dict) -> bytes:
