@@ -224,6 +224,23 @@ SENSITIVE_PATHS = (
     _path("picoclaw_secret_file", "picoclaw_path", "high",
           r"\.picoclaw/(?:\.security\.yml|auth\.json|config\.json)(?![\w.-])", (".picoclaw/",),
           "PicoClaw's own secret files (config.json, .security.yml, auth.json)"),
+    # PicoClaw copies both files to <name>.YYYYMMDD.bak before rewriting an older config (pkg/config MakeBackup)
+    _path("picoclaw_secret_file", "picoclaw_backup_path", "high",
+          r"(?:config\.json|\.security\.yml)\.20\d{6}\.bak(?![\w.-])", (".bak",),
+          "dated backup of PicoClaw's config.json or .security.yml (holds the same secrets)"),
+    # .security.yml moves with PICOCLAW_CONFIG, so its name alone is enough outside ~/.picoclaw too
+    _path("picoclaw_secret_file", "security_yml_path", "medium", r"\.security\.yml(?<![\w.-]\.security\.yml)(?<!\.picoclaw/\.security\.yml)(?![\w.-])",
+          (".security.yml",), "PicoClaw's credentials file (.security.yml) wherever PICOCLAW_CONFIG puts it"),
+    # its content as PicoClaw writes it: a top-level section, an entry, then a credential field
+    _path("picoclaw_secret_file", "security_yml_content", "high",
+          r"(?m)^(?:model_list|channel_list|channels):[ \t]{0,8}+\r?\n[ ]{2}[^\s#][^\n]{0,120}:(?:[ \t]{0,8}+\r?\n"
+          r"[ ]{4}settings:)?[ \t]{0,8}+\r?\n[ ]{4,6}(?:api_keys|token|app_secret|secret|client_secret|access_token|"
+          r"bot_token|app_token|password|channel_access_token|webhooks):",
+          ("model_list:", "channel_list:", "channels:"), "the contents of PicoClaw's .security.yml"),
+    _path("picoclaw_secret_file", "auth_json_content", "high",
+          r"\"credentials\"\s{0,8}:\s{0,8}\{\s{0,8}\"(?:openai|anthropic|google-antigravity)\"\s{0,8}:\s{0,8}\{"
+          r"[^{}]{0,600}?\"(?:access|refresh)_token\"", ("\"credentials\"",),
+          "the contents of PicoClaw's auth.json (OAuth tokens)"),
 )
 
 EXFIL_RULES = (*AI_API_KEYS, *AWS, *PRIVATE_KEYS, *OTHER_TOKENS, *SENSITIVE_PATHS)
