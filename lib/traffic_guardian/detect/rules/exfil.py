@@ -230,7 +230,8 @@ SENSITIVE_PATHS = (
           "dated backup of PicoClaw's config.json or .security.yml (holds the same secrets)"),
     # .security.yml moves with PICOCLAW_CONFIG, so its name alone is enough outside ~/.picoclaw too
     _path("picoclaw_secret_file", "security_yml_path", "medium",
-          r"\.security\.yml(?<![\w.-]\.security\.yml)(?<!\.picoclaw/\.security\.yml)(?![\w.-])", (".security.yml",), "PicoClaw's credentials file (.security.yml) wherever PICOCLAW_CONFIG puts it"),
+          r"\.security\.yml(?<![\w.-]\.security\.yml)(?<!\.picoclaw/\.security\.yml)(?![\w.-])", (".security.yml",),
+          "PicoClaw's credentials file (.security.yml) wherever PICOCLAW_CONFIG puts it"),
     # its content as PicoClaw writes it: a top-level section, an entry, then a credential field
     _path("picoclaw_secret_file", "security_yml_content", "high",
           r"(?m)^(?:model_list|channel_list|channels):[ \t]{0,8}+\r?\n[ ]{2}[^\s#][^\n]{0,120}:(?:[ \t]{0,8}+\r?\n"
