@@ -54,7 +54,7 @@ SCAN_BOUND = 65536
 PLANTED: list[str] = []  # every secret any test planted: the final sweep looks for all of them
 OUTPUTS: list[bytes] = []  # every output captured from our scripts and clients
 HOMES: list[Path] = []
-PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy")
+PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy", "NODE_USE_ENV_PROXY")
 TRUST_NAMES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
 
 

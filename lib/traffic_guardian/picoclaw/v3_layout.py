@@ -306,9 +306,9 @@ class V3Reader:
 
     def read_skills(self) -> None:
         registries = self.registries()
-        # PicoClaw's defaults: clawhub (https://clawhub.ai) and github, both enabled, unless the config says otherwise
-        for name in ("clawhub", "github"):
-            registries.setdefault(name, {"enabled": True})
+        if self.config:  # PicoClaw's defaults: clawhub (https://clawhub.ai) and github, both enabled
+            for name in ("clawhub", "github"):
+                registries.setdefault(name, {"enabled": True})
         github = as_dict(self.skills.get("github"))
         skills_on = enabled(self.skills)
         for name, settings in registries.items():
