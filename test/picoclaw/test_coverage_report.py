@@ -33,6 +33,8 @@ def test_validate_lists_every_secret_by_owner_and_kind_and_every_bypass(guardian
     for owner, (route, word) in BYPASSES.items():
         assert routes[owner]["route"] == route and word in routes[owner]["reason"], owner
     assert routes["model:openai-main"]["route"] == "monitor" and routes["channel:wecom"]["route"] == "monitor"
+    voice = [line for line in report["coverage"] if line["config_path"] == "channel_list.discord (voice)"]
+    assert [(line["route"], "UDP" in line["reason"]) for line in voice] == [("bypass", True)]
     assert report["environment_secrets"] == 1
 
     human = run_script("validate.py", env=env)

@@ -4,10 +4,10 @@ Proxy variables only help where PicoClaw's client honours them. From PicoClaw's 
 (named in SPEC.md section 12): its Go HTTP clients use the variables unless a per-client
 `proxy` field is set (model_list[].proxy, channel settings.proxy, tools.web.proxy,
 tools.skills.github.proxy), and Go never proxies a loopback target; IRC and MQTT are raw
-sockets no HTTP proxy sees; stdio MCP servers and CLI providers are child processes whose
-own client decides (Node.js honours the variables only with NODE_USE_ENV_PROXY=1, on Node
-24.5+ or 22.21+, which start.sh sets for its child); the ClawHub registry client builds its
-own transport without any proxy. Each path the config creates is one line saying so, with
+sockets and Discord voice is UDP, none of which an HTTP proxy sees; stdio MCP servers and
+CLI providers are child processes whose own client decides (Node.js honours the variables
+only with NODE_USE_ENV_PROXY=1, on Node 24.5+ or 22.21+, which start.sh sets for its
+child); the ClawHub registry client builds its own transport without any proxy. Each path the config creates is one line saying so, with
 the config path that causes it and what the operator can do.
 """
 
@@ -29,7 +29,7 @@ class EgressPath:
     owner: str  # model:<name>, channel:<instance>, web:<tool>, skill:<registry>, mcp:<server>, voice:...
     config_path: str  # where in PicoClaw's config it comes from
     hosts: tuple[str, ...]
-    transport: str = "http"  # http | tcp | stdio | cli | local | own_transport
+    transport: str = "http"  # http | tcp | udp | stdio | cli | local | own_transport
     proxy: str = ""  # a per-client proxy URL from the config
     proxy_path: str = ""  # the config path of that proxy field
     command: str = ""  # stdio MCP server / CLI provider command
@@ -70,6 +70,9 @@ def classify(path: EgressPath, monitor: tuple[str, int] | None) -> dict:
     if path.transport == "tcp":
         return {**line, "route": BYPASS, "reason": "a raw TCP connection: no HTTP proxy ever sees it",
                 "advice": "leave it enabled knowing the monitor is blind to it, or disable this channel"}
+    if path.transport == "udp":
+        return {**line, "route": BYPASS, "reason": "voice media over UDP (RTP): no HTTP proxy ever sees it",
+                "advice": "only the audio goes this way; its signalling and the bot's API calls are monitored"}
     if path.transport == "own_transport":
         return {**line, "route": BYPASS, "reason": "PicoClaw's client for it builds its own transport without a proxy",
                 "advice": f"set {path.config_path}.enabled false if skill search/install must be monitored"}

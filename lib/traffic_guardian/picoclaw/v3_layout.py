@@ -232,6 +232,9 @@ class V3Reader:
         proxy = self.channel_setting(instance, channel_type, "proxy") if spec.proxy_field else ""
         self.paths.append(EgressPath(f"channel:{instance}", f"channel_list.{instance}", hosts, spec.transport,
                                      str(proxy or ""), f"channel_list.{instance}.settings.proxy"))
+        if channel_type == "discord":  # discordgo voice connections (pkg/channels/discord/voice.go): RTP over UDP
+            self.paths.append(EgressPath(f"channel:{instance}", f"channel_list.{instance} (voice)",
+                                         ("discord voice servers",), "udp"))
 
     def read_webhooks(self, instance: str, settings: dict, source: str, where: tuple) -> None:
         """teams_webhook / slack_webhook: a webhook URL is its own credential. What is watched is
