@@ -7,8 +7,9 @@ tools.skills.github.proxy), and Go never proxies a loopback target; IRC and MQTT
 sockets and Discord voice is UDP, none of which an HTTP proxy sees; stdio MCP servers and
 CLI providers are child processes whose own client decides (Node.js honours the variables
 only with NODE_USE_ENV_PROXY=1, on Node 24.5+ or 22.21+, which start.sh sets for its
-child); the ClawHub registry client builds its own transport without any proxy. Each path the config creates is one line saying so, with
-the config path that causes it and what the operator can do.
+child); the ClawHub registry client builds its own transport without any proxy. Each path
+the config creates is one line saying so, with the config path that causes it and what the
+operator can do.
 """
 
 from __future__ import annotations
