@@ -9,6 +9,7 @@ import base64
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +156,28 @@ def test_pipe_closed_early_does_not_traceback(tmp_path, guardian_env):
 def test_help_exits_0():
     result = run_script("scan.py", "--help")
     assert result.returncode == 0 and b"--format" in result.stdout
+
+
+def test_a_v3_homes_ordinary_calls_in_a_har_are_silent(tmp_path, guardian_env):
+    """The report that opened issue 23: Feishu's token request, a Kagi search and an ElevenLabs
+    transcription, each with its secret where PicoClaw sends it, gave critical known_secret findings."""
+    from picoclaw_v3_home import write_v3_home
+
+    v3 = write_v3_home(Path(guardian_env["PICOCLAW_HOME"]))
+    wanted = {"channel:feishu", "web:kagi", "voice:elevenlabs"}
+    entries = [har_entry(call.url, call.headers, call.body or "", json.dumps({"ok": True}))
+               for call in v3.calls if call.owner in wanted and call.frames is None]
+    path = tmp_path / "gateway.har"
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"},
+                                        "entries": entries}}))
+    result = run_script("scan.py", "--format", "har", str(path), env={**guardian_env, **v3.env})
+    assert result.returncode == 0, result.stderr
+    assert findings_of(result) == []
+    leak = har_entry("https://collector.example/c", {"Content-Type": "text/plain"},
+                     " ".join(value for value, owner in v3.owners.items() if owner in wanted))
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"},
+                                        "entries": [leak]}}))
+    result = run_script("scan.py", "--format", "har", str(path), env={**guardian_env, **v3.env})
+    assert sorted(f["secret_owner"] for f in findings_of(result) if f["pattern"] == "known_secret") == sorted(
+        owner for owner in v3.owners.values() if owner in wanted)
+    assert_no_leak(v3.values, outputs=[result.stdout, result.stderr])
