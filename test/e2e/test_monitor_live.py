@@ -544,7 +544,7 @@ def test_foreground_with_command_scopes_the_child_and_stops_after(tmp_path, upst
     key = plant(fakes.github_token())
     child = (
         "import json, os, sys, urllib.request\n"
-        "names = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'NO_PROXY', 'no_proxy']\n"
+        f"names = {list(PROXY_NAMES)!r}\n"
         "print(json.dumps(sorted(n for n in names if n in os.environ)))\n"
         f"urllib.request.urlopen('{http_base(upstreams)}/echo?token={key}', data=b'{{}}', timeout=30).read()\n"
         "sys.exit(7)\n"
