@@ -9,6 +9,8 @@ from pathlib import Path
 from canary import assert_no_leak
 from conftest import run_script
 from picoclaw_v3_home import write_v3_home
+from traffic_guardian.detect.redact import Redactor
+from traffic_guardian.home.guardian_home import GuardianHome
 
 BYPASSES = {  # owner -> (route, a word of the reason)
     "channel:irc": ("bypass", "raw TCP"), "channel:mqtt": ("bypass", "raw TCP"),
@@ -21,12 +23,17 @@ BYPASSES = {  # owner -> (route, a word of the reason)
 def test_validate_lists_every_secret_by_owner_and_kind_and_every_bypass(guardian_env):
     v3 = write_v3_home(Path(guardian_env["PICOCLAW_HOME"]))
     env = {**guardian_env, **v3.env}
+    home = GuardianHome(Path(guardian_env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"]))
+    home.ensure_dir()
+    fingerprint = Redactor(home.fingerprint_key(create=True)).fingerprint  # the key a first start makes
     machine = run_script("validate.py", "--json", env=env)
     assert machine.returncode == 0, machine.stderr
     report = json.loads(machine.stdout)["known_secrets"]
     assert report["config_version"] == 3 and report["unwatchable"] == []
     assert {line["owner"] for line in report["owners"]} == set(v3.owners.values())
     assert sum(line["values"] for line in report["owners"]) == len(v3.owners)
+    assert sorted(fp for line in report["owners"] for fp in line["fingerprints"]) == sorted(
+        fingerprint(value) for value in v3.owners)  # the same salted fingerprints status and findings show
     assert {line["kind"] for line in report["owners"]} == {
         "model_api_key", "channel_secret", "web_tool_key", "voice_key", "skill_token", "mcp_credential", "oauth_token"}
     routes = {line["owner"]: line for line in report["coverage"]}
