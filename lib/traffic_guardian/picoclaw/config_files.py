@@ -132,20 +132,14 @@ def read_picoclaw(home: Path, env: dict[str, str] | None = None,
         channel_list, consumed_legacy = channels_as_v3(config)
         config = {**config, "channel_list": channel_list}
     reader = V3Reader(config, security, collector, env)
-    reader.read_models()
+    reader.read()
     provider_hosts, consumed_providers = read_providers(config, collector)
-    reader.read_channels()
-    reader.read_web_tools()
-    reader.read_voice()
-    reader.read_skills()
-    reader.read_mcp()
     config_consumed = reader.consumed[CONFIG_FILE] | consumed_legacy | consumed_providers
     _walk_other(config, config_consumed | {("channel_list",)} if consumed_legacy else config_consumed,
                 collector, CONFIG_FILE, only_secret_fields=True)
     config_report.secrets = collector.count(CONFIG_FILE)
     _walk_other(security, reader.consumed[SECURITY_FILE], collector, SECURITY_FILE, only_secret_fields=False)
     security_report.secrets = collector.count(SECURITY_FILE)
-    reader.read_environment()
     auth_hosts = read_auth_json(auth if isinstance(auth, dict) else {}, collector)
     auth_report.secrets = collector.count(AUTH_FILE)
     environment = sum(1 for secret in collector.secrets if secret.source.startswith("env:"))

@@ -87,6 +87,7 @@ class V3Reader:
         self.overrides = env_overrides.overrides(env)
 
     def read(self) -> None:
+        """Every section, files first, then the PICOCLAW_* variables that override them."""
         self.read_models()
         self.read_channels()
         self.read_web_tools()
@@ -314,6 +315,7 @@ class V3Reader:
                 registries.setdefault(name, {"enabled": True})
         github = as_dict(self.skills.get("github"))
         skills_on = enabled(self.skills)
+        self.consumed[CONFIG_FILE].add(("tools", "skills", "registries"))  # a map or a list: read just below
         for name, settings in registries.items():
             binding = self.registry_binding(name, {**settings, **({"base_url": github.get("base_url")}
                                                                    if name == "github" and github.get("base_url")
