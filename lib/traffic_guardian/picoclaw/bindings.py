@@ -170,7 +170,8 @@ CHANNELS: dict[str, ChannelSpec] = {
                         transport="tcp"),
     "maixcam": ChannelSpec((), transport="inbound"),  # a TCP server on host:port
     "whatsapp": ChannelSpec((), host_fields=("bridge_url",)),  # a websocket to the local bridge
-    "whatsapp_native": ChannelSpec(("web.whatsapp.com", "*.whatsapp.net")),  # whatsmeow's own websocket
+    # whatsmeow's own websocket; its default transport reads the proxy variables as net/http does
+    "whatsapp_native": ChannelSpec(("web.whatsapp.com", "*.whatsapp.net")),
     "teams_webhook": ChannelSpec((), webhook_urls="webhooks.*.webhook_url"),
     "slack_webhook": ChannelSpec((), webhook_urls="webhooks.*.webhook_url"),
 }
