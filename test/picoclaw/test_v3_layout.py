@@ -138,6 +138,8 @@ def test_environment_overrides_set_secrets_for_every_instance_of_a_type_and_move
                         ("web:brave", "env:PICOCLAW_TOOLS_WEB_BRAVE_API_KEYS"),
                         ("web:brave", "env:PICOCLAW_TOOLS_WEB_BRAVE_API_KEYS")]
     assert snapshot.environment_secrets == 5
+    no_wecom = home_with(tmp_path, {"channel_list": {}}, name="other")
+    assert read_picoclaw(no_wecom, {"SECRET": wecom}).secrets == []  # no wecom channel: not PicoClaw's SECRET
     assert "tavily.corp.example.net" in snapshot.egress_hosts and "api.tavily.com" not in snapshot.egress_hosts
 
 

@@ -383,12 +383,11 @@ class V3Reader:
                 continue
             source = f"env:{variable}"
             if spec.section == "channel":
-                instances = [i for i in self.channels if self.channel_type(i) == spec.name]
-                for instance in instances:
+                # PicoClaw applies these per configured instance (InitChannelList): with no channel of
+                # that type the variable is unused, and a bare name like SECRET may well be someone else's
+                for instance in [i for i in self.channels if self.channel_type(i) == spec.name]:
                     self.add(values, f"channel:{instance}", "channel_secret", source,
                              self.channel_binding(instance, spec.name, spec.field))
-                if not instances:
-                    self.add(values, f"channel:{spec.name}", "channel_secret", source, UNBOUND)
             elif spec.section == "web":
                 tool = WEB_TOOLS[spec.name]
                 binding = Binding(self.tool_hosts(tool, "web", spec.name, as_dict(self.web.get(spec.name))),
