@@ -89,6 +89,10 @@ def test_file_references_are_watched_by_content_never_by_the_reference(tmp_path)
     assert snapshot.secrets == []
     assert [u.reason.split(":")[0] for u in snapshot.unwatchable] == ["file", "file"]
     assert "leaves the config directory" in snapshot.unwatchable[0].reason
+    (home / "etc").mkdir()
+    (home / "etc" / "key").write_text(key)  # PicoClaw joins an absolute name onto the config directory too
+    (home / ".security.yml").write_text(to_yaml({"model_list": {"m:0": {"api_keys": ["file:///etc/key"]}}}))
+    assert [s.value for s in read_picoclaw(home, {}).secrets] == [key]
 
 
 def test_enc_values_open_only_with_picoclaws_key_material_and_the_ciphertext_is_never_watched(tmp_path):

@@ -60,7 +60,7 @@ def _resolve_file(name: str, config_dir: Path) -> Resolved:
     if not name:
         return Resolved(None, "file:// reference with no file name")
     base = Path(os.path.realpath(config_dir))
-    path = Path(os.path.realpath(base / name))
+    path = Path(os.path.realpath(base / name.lstrip("/")))  # Go's filepath.Join: an absolute name stays inside
     if path != base and base not in path.parents:
         return Resolved(None, "file:// path leaves the config directory (PicoClaw refuses it too)")
     try:
