@@ -196,6 +196,9 @@ def write_v3_home(home: Path) -> V3Home:  # noqa: C901 - one table-shaped builde
         security_models[f"{name}:0"] = {"api_keys": [key]}
     for name, model in KEYLESS_MODELS:
         model_list.append({"model_name": f"{name}-main", "model": model})
+    # Codex and Claude through OAuth: the tokens come from auth.json, not from the entry
+    model_list.append({"model_name": "codex", "model": "openai/gpt-5.4", "auth_method": "oauth"})
+    model_list.append({"model_name": "claude-oauth", "model": "anthropic/claude-opus-4-7", "auth_method": "token"})
 
     # -- channel_list --------------------------------------------------------------
     channels: dict[str, dict] = {}
