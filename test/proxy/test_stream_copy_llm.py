@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llm_fixtures import CURL_PIPE_BASH, anthropic_stream, split_in, tool_input
 from traffic_guardian.detect.engine import Engine
-from traffic_guardian.detect.exchange import Exchange
+from traffic_guardian.detect.exchange import UNKNOWN_SIZE, Exchange
 from traffic_guardian.detect.llm_streams import TEXT, TOOL_CALL, reassembler_for
 from traffic_guardian.proxy.stream_copy import StreamCopy, exchanges_from_stream
 
@@ -58,3 +58,17 @@ def test_other_streams_are_scanned_as_they_are():
     outbound = Exchange(direction="outbound", dest="h:80", body=b"data: x\n\n",
                         content_type="text/event-stream")
     assert exchanges_from_stream(outbound) == [outbound]
+
+
+def test_a_stream_copy_cut_at_its_bound_reports_the_cut_on_its_last_text():
+    exchange = Exchange(direction="inbound", dest="llm.local:443", body=b"".join(EVENTS),
+                        headers=[("content-type", "text/event-stream")], content_type="text/event-stream",
+                        body_total=UNKNOWN_SIZE)  # a compressed stream, inflated from a cut copy
+    parts = exchanges_from_stream(exchange)
+    found = [(f.pattern, f.location, f.bytes_total) for part in parts for f in Engine().scan(part)
+             if f.pattern == "scan_incomplete"]
+    assert found == [("scan_incomplete", TOOL_CALL, None)]
+    assert parts[0].body_total is None  # the headers are whole
+    raw = Exchange(direction="inbound", dest="llm.local:443", body=b"\x00\x01 not events", body_total=UNKNOWN_SIZE,
+                   content_type="text/event-stream")
+    assert [f.pattern for part in exchanges_from_stream(raw) for f in Engine().scan(part)] == ["scan_incomplete"]

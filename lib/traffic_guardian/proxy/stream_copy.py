@@ -94,10 +94,16 @@ def exchanges_from_stream(exchange: Exchange) -> list[Exchange]:
 
     An inbound LLM stream (event stream or JSON stream) is reassembled: the headers stay on
     the exchange itself, each text becomes its own located Exchange. Anything else as is.
+    A copy cut at the bound (body_total set) marks its last text as cut, so the cut is
+    reported (scan_incomplete at that text's location), never lost with the raw body.
     """
     body = exchange.body
     if exchange.direction != INBOUND or not body or stream_kind(exchange.content_type) is None:
         return [exchange]
     data = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
     texts = reassemble([data], exchange.content_type, max_scan_bytes=len(data) + 1)
-    return [replace(exchange, body=b""), *stream_exchanges(texts, exchange)]
+    if exchange.body_total is not None:  # the copy was cut at its bound: so is the last text
+        if not texts:
+            return [exchange]  # nothing reassembled: the raw copy, with its cut, as it is
+        texts[-1] = replace(texts[-1], truncated=True)
+    return [replace(exchange, body=b"", body_total=None), *stream_exchanges(texts, exchange)]
