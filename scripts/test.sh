@@ -26,6 +26,18 @@ if ! command -v jq >/dev/null 2>&1; then
     fi
 fi
 
+if ! command -v promtool >/dev/null 2>&1; then
+    # promtool (Debian's prometheus package) checks the metrics file and unit-tests the alert rules;
+    # installed only when we may (its service is not started here), else those tests skip with a reason.
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test: installing promtool (Debian package prometheus)" >&2
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            prometheus; } >/dev/null 2>&1 || echo "test: could not install prometheus; promtool tests will be skipped" >&2
+    else
+        echo "test: promtool not found and cannot be installed here; promtool tests will be skipped" >&2
+    fi
+fi
+
 echo "test: shellcheck" >&2
 find scripts bench test .ci -name '*.sh' -print0 2>/dev/null | xargs -0 -r .venv/bin/shellcheck
 .venv/bin/shellcheck .ci/run

@@ -63,6 +63,10 @@ PROBLEMS = [
      "provider_hosts.openai-compatible", "list of host names"),
     ("provider_hosts not an object", {"provider_hosts": ["llm.example"]}, "provider_hosts", "wrong type"),
     ("null where not nullable", {"log_dir": None}, "log_dir", "must not be null"),
+    ("metrics_textfile outside the home", {"metrics_textfile": "/var/lib/node_exporter/g.prom"}, "metrics_textfile",
+     "outside the guardian home"),
+    ("metrics_textfile not .prom", {"metrics_textfile": "metrics/guardian.txt"}, "metrics_textfile",
+     "must end in .prom"),
 ]
 
 

@@ -61,6 +61,8 @@ KEY_SPECS: dict[str, KeySpec] = {
     "private_destination_allowlist": KeySpec(list),
     # Scanning in a child process (SPEC section 10)
     "scan_process": KeySpec(bool),
+    # Prometheus metrics for node_exporter's textfile collector (SPEC section 11); null: none written
+    "metrics_textfile": KeySpec(str, nullable=True, path_in_home=True),
 }
 
 # Environment overrides named in SKILL.md and skill.json (PICOCLAW_TRAFFIC_GUARDIAN_*).
@@ -236,8 +238,12 @@ def validate_values(config: Config) -> list[Problem]:
             continue
         if spec.minimum is not None and not spec.minimum <= value <= spec.maximum:
             problems.append(Problem(key, f"{value} is out of range: must be {spec.minimum}..{spec.maximum}"))
-        if spec.path_in_home and not is_inside(config.state_path(key), config.home.root):
+        if spec.path_in_home and isinstance(value, str) and not is_inside(config.state_path(key), config.home.root):
             problems.append(Problem(key, f"{value!r} resolves outside the guardian home {config.home.root}"))
+    metrics = values.get("metrics_textfile")
+    if isinstance(metrics, str) and not metrics.endswith(".prom"):
+        problems.append(Problem("metrics_textfile", f"{metrics!r} must end in .prom: node_exporter's textfile "
+                                                    "collector reads only those"))
     if values.get("mode") not in (None, "detect") and isinstance(values.get("mode"), str):
         problems.append(Problem("mode", f"{values['mode']!r} is not supported: only 'detect' exists; "
                                         "blocking is not part of this version"))

@@ -27,6 +27,14 @@ class MonitorCounters:
         self.findings_written = 0
         self.findings_suppressed = 0
         self.findings_by_severity: Counter[str] = Counter()
+        # "<threat_type>|<pattern>|<severity>" -> written findings: the metrics' bounded label set
+        self.findings_by_kind: Counter[str] = Counter()
+        self.known_secret_by_kind: Counter[str] = Counter()  # known_secret findings by owner kind (variant)
+        self.last_finding_at: str | None = None
+        self.bytes_out = 0  # request and client websocket bytes forwarded, headers included
+        self.bytes_in = 0
+        self.scanner_backlog = 0  # exchanges handed to the scanner process and not yet answered (a gauge)
+        self.scanner_restarts = 0
         self.expected_credential_uses: Counter[str] = Counter()
         self.write_errors = 0
         self.last_write_error: str | None = None
@@ -44,11 +52,17 @@ class MonitorCounters:
             setattr(self, name, getattr(self, name) + amount)
             self.dirty = True
 
-    def finding(self, severity: str, written: bool) -> None:
+    def finding(self, severity: str, written: bool, threat_type: str = "", pattern: str = "",
+                variant: str = "", timestamp: str | None = None) -> None:
         with self._lock:
             if written:
                 self.findings_written += 1
                 self.findings_by_severity[severity] += 1
+                if pattern:
+                    self.findings_by_kind[f"{threat_type}|{pattern}|{severity}"] += 1
+                if pattern == "known_secret":
+                    self.known_secret_by_kind[variant or "unknown"] += 1
+                self.last_finding_at = timestamp or utc_timestamp()
             else:
                 self.findings_suppressed += 1
             self.dirty = True
@@ -58,6 +72,18 @@ class MonitorCounters:
             if uses != self.expected_credential_uses:
                 self.expected_credential_uses = Counter(uses)
                 self.dirty = True
+
+    def set_scanner(self, backlog: int, restarts: int) -> None:
+        with self._lock:
+            if (backlog, restarts) != (self.scanner_backlog, self.scanner_restarts):
+                self.scanner_backlog, self.scanner_restarts = backlog, restarts
+                self.dirty = True
+
+    def traffic(self, bytes_out: int, bytes_in: int) -> None:
+        with self._lock:
+            self.bytes_out += bytes_out
+            self.bytes_in += bytes_in
+            self.dirty = True
 
     def write_error(self, message: str) -> None:
         """message must already be redacted."""
@@ -97,6 +123,13 @@ class MonitorCounters:
                 "findings_written": self.findings_written,
                 "findings_suppressed": self.findings_suppressed,
                 "findings_by_severity": dict(self.findings_by_severity),
+                "findings_by_kind": dict(self.findings_by_kind),
+                "known_secret_by_kind": dict(self.known_secret_by_kind),
+                "last_finding_at": self.last_finding_at,
+                "bytes_out": self.bytes_out,
+                "bytes_in": self.bytes_in,
+                "scanner_backlog": self.scanner_backlog,
+                "scanner_restarts": self.scanner_restarts,
                 "expected_credential_uses": dict(self.expected_credential_uses),
                 "write_errors": self.write_errors,
                 "last_write_error": self.last_write_error,

@@ -30,6 +30,7 @@ from traffic_guardian.home.config import load_config
 from traffic_guardian.home.counters import MonitorCounters
 from traffic_guardian.home.egress_inventory import EgressInventory
 from traffic_guardian.home.guardian_home import GuardianHome, HomeError
+from traffic_guardian.home.metrics import write_metrics
 from traffic_guardian.home.run_files import RunFilesKeeper
 from traffic_guardian.home.scoped_processes import gateway_environ
 from traffic_guardian.home.secrets_summary import write_summary
@@ -45,6 +46,7 @@ log = logging.getLogger("traffic_guardian")
 MAX_PENDING_RESOLUTIONS = 256  # name resolutions for private_destination in flight at once
 
 COUNTERS_INTERVAL_SECS = 1.0
+METRICS_INTERVAL_SECS = 5.0  # how often metrics_textfile is rewritten (home/metrics.py)
 
 
 class GuardianRuntime:
@@ -68,6 +70,7 @@ class GuardianRuntime:
         self._tasks: set[asyncio.Task] = set()  # name resolutions in flight (a reference keeps each alive)
         self.run_files: RunFilesKeeper | None = None
         self._trimmed_at = time.monotonic()
+        self._metrics_at = 0.0  # the first flush writes metrics at once
         # Bodies noted by the hooks, built and handed off together once running (deferred_scans.py).
         self.deferred = DeferredScans(self.scan, self.report_error)
 
@@ -162,8 +165,17 @@ class GuardianRuntime:
         if self.scan_process is not None:
             self.scan_process.close()  # every answer still due is written before the log closes
         self.flush_counters(force=True)
+        self.write_metrics(stopping=True)
         if self.writer is not None:
             self.writer.close()
+
+    def write_metrics(self, stopping: bool = False) -> None:
+        if self._config is None:
+            return
+        try:
+            write_metrics(self._config, stopping)
+        except (OSError, HomeError) as exc:
+            log.warning("traffic-guardian: cannot write metrics: %s", self.redact_log(str(exc)))
 
     async def _flush_counters_forever(self) -> None:
         while True:
@@ -176,12 +188,17 @@ class GuardianRuntime:
         try:
             if self.scan_process is not None:
                 self.scan_process.check()
+                self.counters.set_scanner(self.scan_process.in_flight, self.scan_process.restarts)
             self.counters.set_expected_uses(self._expected_uses())
             self.counters.flush(force)
             if self.egress_inventory is not None:
                 self.egress_inventory.maybe_save(force)
             if self.run_files is not None and self.run_files.check():
                 log.warning("traffic-guardian: run files were gone (home removed?); restored them")
+            if time.monotonic() - self._metrics_at >= METRICS_INTERVAL_SECS:
+                self._metrics_at = time.monotonic()
+                if self._config is not None:
+                    write_metrics(self._config)
             if time.monotonic() - self._trimmed_at >= heap.TRIM_INTERVAL_SECS:
                 self._trimmed_at = time.monotonic()
                 heap.trim()  # the bodies of the last burst, freed but still held by the C library
@@ -235,7 +252,8 @@ class GuardianRuntime:
             self.counters.write_error(message)
             log.warning("traffic-guardian: cannot write a finding: %s", message)
             return
-        self.counters.finding(finding.severity, written)
+        self.counters.finding(finding.severity, written, finding.threat_type, finding.pattern, finding.variant,
+                              finding.timestamp)
 
     def report_error(self, where: str, exc: BaseException) -> None:
         """Log an addon failure with traffic-derived text redacted; the exchange carries on."""
@@ -250,6 +268,8 @@ class GuardianRuntime:
     def egress(self, dest: str, protocol: str, inspected: bool, sni: str | None = None, *,
                source: str = "unknown", flow_id: str = "", bytes_out: int = 0) -> None:
         """Every destination the monitor forwards to: the egress inventory and the allowlist."""
+        if self.counters is not None and bytes_out:
+            self.counters.traffic(bytes_out, 0)
         if self.egress_inventory is not None:
             self.egress_inventory.record(dest, protocol, sni=sni, bytes_out=bytes_out)
         if self.egress_policy is not None:
@@ -308,6 +328,8 @@ class GuardianRuntime:
             "upstream: add its CA as upstream_ca_bundle); the request was not forwarded"))
 
     def egress_bytes(self, dest: str, *, bytes_out: int = 0, bytes_in: int = 0) -> None:
+        if self.counters is not None:
+            self.counters.traffic(bytes_out, bytes_in)
         if self.egress_inventory is not None:
             self.egress_inventory.add_bytes(dest, bytes_out=bytes_out, bytes_in=bytes_in)
 

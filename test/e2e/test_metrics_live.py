@@ -1,0 +1,105 @@
+"""Prometheus metrics from the live monitor (issue 20, item 1): the real mitmdump started by
+scripts/start.py writes metrics_textfile; traffic with a planted key moves its counters;
+`promtool check metrics` (Debian's prometheus package, installed by scripts/test.sh when
+root) accepts the file; the last write as the monitor stops says up 0; scripts/metrics.py
+prints the same families from the home. No label or value carries the secret.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fakes
+from canary import assert_no_leak
+from conftest import run_script
+from local_servers import UPSTREAMS_ARE_PUBLIC, free_port, serving
+from scoped_client import run_scoped
+
+pytestmark = pytest.mark.e2e
+
+CLIENT = r'''
+import sys, time, urllib.request
+url, key, metrics, out = sys.argv[1:5]
+opener = urllib.request.build_opener(urllib.request.ProxyHandler())
+opener.open(urllib.request.Request(url, data=f"token={key}".encode(), method="POST"), timeout=30).read()
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:  # the monitor rewrites the file every 5 s
+    try:
+        text = open(metrics).read()
+    except OSError:
+        text = ""
+    if 'pattern="github_token"' in text:
+        break
+    time.sleep(0.5)
+open(out, "w").write(text)
+'''
+
+
+class Ok(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_args):
+        pass
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+def samples(text: str) -> dict[str, float]:
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+def test_the_running_monitor_writes_metrics_that_move_with_traffic(guardian_env, tmp_path):
+    key = fakes.github_token()
+    home = Path(guardian_env["PICOCLAW_TRAFFIC_GUARDIAN_HOME"])
+    metrics = home / "metrics" / "traffic-guardian.prom"
+    config = tmp_path / "guardian.json"
+    config.write_text(json.dumps({"listen_port": free_port(), **UPSTREAMS_ARE_PUBLIC}))
+    (tmp_path / "client.py").write_text(CLIENT)
+    seen = tmp_path / "seen.prom"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    with serving(server):
+        url = f"http://127.0.0.1:{server.server_address[1]}/collect"
+        stdout, stderr = run_scoped(guardian_env, config, [sys.executable, str(tmp_path / "client.py"), url, key,
+                                                           str(metrics), str(seen)])
+    running = samples(seen.read_text())
+    assert running["picoclaw_traffic_guardian_up"] == 1
+    assert running['picoclaw_traffic_guardian_findings_total{pattern="github_token",severity="high",'
+                   'threat_type="EXFIL"}'] == 1
+    assert running['picoclaw_traffic_guardian_http_messages_total{direction="outbound"}'] >= 1
+    assert running['picoclaw_traffic_guardian_transfer_bytes_total{direction="outbound"}'] > 0
+    assert running["picoclaw_traffic_guardian_start_time_seconds"] > 1.7e9
+    assert metrics.stat().st_mode & 0o777 == 0o600
+    stopped = samples(metrics.read_text())  # the monitor's last write as it stopped
+    assert stopped["picoclaw_traffic_guardian_up"] == 0
+    printed = run_script("metrics.py", env=guardian_env)
+    assert printed.returncode == 0 and samples(printed.stdout.decode())["picoclaw_traffic_guardian_up"] == 0
+    if shutil.which("promtool"):
+        for text in (seen.read_text(), metrics.read_text()):
+            check = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True,
+                                   timeout=60)
+            assert check.returncode == 0, check.stdout + check.stderr
+    assert_no_leak([key], home=home, outputs=[stdout, stderr, printed.stdout, seen.read_bytes()])
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian prometheus) is not installed")
+def test_alert_rules_pass_their_promtool_unit_tests():
+    rules = Path(__file__).resolve().parents[2] / "config" / "prometheus"
+    check = subprocess.run(["promtool", "check", "rules", str(rules / "guardian-alerts.yml")], capture_output=True,
+                           timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    tests = subprocess.run(["promtool", "test", "rules", str(rules / "guardian-alerts.test.yml")],
+                           capture_output=True, timeout=60, cwd=rules)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
