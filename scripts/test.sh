@@ -26,15 +26,18 @@ if ! command -v jq >/dev/null 2>&1; then
     fi
 fi
 
-if ! command -v promtool >/dev/null 2>&1; then
-    # promtool (Debian's prometheus package) checks the metrics file and unit-tests the alert rules;
-    # installed only when we may (its service is not started here), else those tests skip with a reason.
+# Debian's prometheus (promtool, and the server), prometheus-node-exporter and rsyslog: the metrics and
+# syslog end-to-end tests run the real ones on 127.0.0.1 (none is started as a service here).
+# Installed only when we may; otherwise those tests skip with the reason.
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-node-exporter >/dev/null 2>&1 ||
+    ! [ -x /usr/sbin/rsyslogd ]; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "test: installing promtool (Debian package prometheus)" >&2
+        echo "test: installing prometheus, prometheus-node-exporter and rsyslog (system packages)" >&2
         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            prometheus; } >/dev/null 2>&1 || echo "test: could not install prometheus; promtool tests will be skipped" >&2
+            prometheus prometheus-node-exporter rsyslog; } >/dev/null 2>&1 ||
+            echo "test: could not install them; the metrics and syslog end-to-end tests will be skipped" >&2
     else
-        echo "test: promtool not found and cannot be installed here; promtool tests will be skipped" >&2
+        echo "test: prometheus / node-exporter / rsyslog missing and cannot be installed here; their tests skip" >&2
     fi
 fi
 

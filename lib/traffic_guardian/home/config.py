@@ -63,6 +63,8 @@ KEY_SPECS: dict[str, KeySpec] = {
     "scan_process": KeySpec(bool),
     # Prometheus metrics for node_exporter's textfile collector (SPEC section 11); null: none written
     "metrics_textfile": KeySpec(str, nullable=True, path_in_home=True),
+    # Findings copied to syslog (SPEC section 8); null: off
+    "syslog": KeySpec(dict, nullable=True),
 }
 
 # Environment overrides named in SKILL.md and skill.json (PICOCLAW_TRAFFIC_GUARDIAN_*).
@@ -240,6 +242,13 @@ def validate_values(config: Config) -> list[Problem]:
             problems.append(Problem(key, f"{value} is out of range: must be {spec.minimum}..{spec.maximum}"))
         if spec.path_in_home and isinstance(value, str) and not is_inside(config.state_path(key), config.home.root):
             problems.append(Problem(key, f"{value!r} resolves outside the guardian home {config.home.root}"))
+    if isinstance(values.get("syslog"), dict):
+        from traffic_guardian.home.syslog_sink import parse_target
+
+        try:
+            parse_target(values["syslog"])
+        except ValueError as exc:
+            problems.append(Problem("syslog", str(exc)))
     metrics = values.get("metrics_textfile")
     if isinstance(metrics, str) and not metrics.endswith(".prom"):
         problems.append(Problem("metrics_textfile", f"{metrics!r} must end in .prom: node_exporter's textfile "

@@ -35,6 +35,8 @@ class MonitorCounters:
         self.bytes_in = 0
         self.scanner_backlog = 0  # exchanges handed to the scanner process and not yet answered (a gauge)
         self.scanner_restarts = 0
+        self.syslog_sent = 0  # findings copied to syslog (home/syslog_sink.py)
+        self.syslog_dropped = 0
         self.expected_credential_uses: Counter[str] = Counter()
         self.write_errors = 0
         self.last_write_error: str | None = None
@@ -77,6 +79,12 @@ class MonitorCounters:
         with self._lock:
             if (backlog, restarts) != (self.scanner_backlog, self.scanner_restarts):
                 self.scanner_backlog, self.scanner_restarts = backlog, restarts
+                self.dirty = True
+
+    def set_syslog(self, sent: int, dropped: int) -> None:
+        with self._lock:
+            if (sent, dropped) != (self.syslog_sent, self.syslog_dropped):
+                self.syslog_sent, self.syslog_dropped = sent, dropped
                 self.dirty = True
 
     def traffic(self, bytes_out: int, bytes_in: int) -> None:
@@ -130,6 +138,8 @@ class MonitorCounters:
                 "bytes_in": self.bytes_in,
                 "scanner_backlog": self.scanner_backlog,
                 "scanner_restarts": self.scanner_restarts,
+                "syslog_sent": self.syslog_sent,
+                "syslog_dropped": self.syslog_dropped,
                 "expected_credential_uses": dict(self.expected_credential_uses),
                 "write_errors": self.write_errors,
                 "last_write_error": self.last_write_error,

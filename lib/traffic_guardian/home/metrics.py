@@ -146,6 +146,9 @@ def render(home: GuardianHome, stopping: bool = False) -> str:
                [({}, _count(counters.get("messages_cut")))])
     out.family("unscanned_bytes_total", "counter", "Bytes of known size beyond the scan bound.",
                [({}, _count(counters.get("bytes_unscanned")))])
+    out.family("syslog_messages_total", "counter", "Findings copied to syslog (config syslog), by outcome.",
+               [({"outcome": "sent"}, _count(counters.get("syslog_sent"))),
+                ({"outcome": "dropped"}, _count(counters.get("syslog_dropped")))])
     out.family("write_errors_total", "counter", "Findings that could not be written (disk full, read-only home).",
                [({}, _count(counters.get("write_errors")))])
     out.family("addon_errors_total", "counter", "Addon failures; the traffic itself went on.",

@@ -34,6 +34,7 @@ from traffic_guardian.home.metrics import write_metrics
 from traffic_guardian.home.run_files import RunFilesKeeper
 from traffic_guardian.home.scoped_processes import gateway_environ
 from traffic_guardian.home.secrets_summary import write_summary
+from traffic_guardian.home.syslog_sink import SyslogSink, parse_target
 from traffic_guardian.home.writer import FindingWriter
 from traffic_guardian.picoclaw.secrets_watch import engine_from_config
 from traffic_guardian.proxy import heap
@@ -56,6 +57,7 @@ class GuardianRuntime:
         self.engine: Engine | None = None
         self.scan_process: ScanProcess | None = None  # set once running, when config scan_process is on
         self._config = None
+        self.syslog: SyslogSink | None = None  # findings copied to syslog, off by default
         self.writer: FindingWriter | None = None
         self.counters: MonitorCounters | None = None
         self.home: GuardianHome | None = None
@@ -101,6 +103,9 @@ class GuardianRuntime:
             self.scan_process.close()
             self.scan_process = None
         self.writer = FindingWriter.from_config(config)
+        if self.syslog is not None:
+            self.syslog.close()
+        self.syslog = SyslogSink(parse_target(config.syslog)) if config.values.get("syslog") else None
         self.home = home
         self.counters = MonitorCounters(home)
         # The run files name the supervisor (supervisor.py), our parent; mitmdump runs in this process.
@@ -164,6 +169,8 @@ class GuardianRuntime:
         self.deferred.drain()
         if self.scan_process is not None:
             self.scan_process.close()  # every answer still due is written before the log closes
+        if self.syslog is not None:
+            self.syslog.close()
         self.flush_counters(force=True)
         self.write_metrics(stopping=True)
         if self.writer is not None:
@@ -190,6 +197,8 @@ class GuardianRuntime:
                 self.scan_process.check()
                 self.counters.set_scanner(self.scan_process.in_flight, self.scan_process.restarts)
             self.counters.set_expected_uses(self._expected_uses())
+            if self.syslog is not None:
+                self.counters.set_syslog(self.syslog.sent, self.syslog.dropped)
             self.counters.flush(force)
             if self.egress_inventory is not None:
                 self.egress_inventory.maybe_save(force)
@@ -254,6 +263,8 @@ class GuardianRuntime:
             return
         self.counters.finding(finding.severity, written, finding.threat_type, finding.pattern, finding.variant,
                               finding.timestamp)
+        if written and self.syslog is not None:  # a copy of the line just written: the same redacted object
+            self.syslog.submit(finding.to_json(), finding.severity, finding.pattern, finding.timestamp)
 
     def report_error(self, where: str, exc: BaseException) -> None:
         """Log an addon failure with traffic-derived text redacted; the exchange carries on."""
