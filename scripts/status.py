@@ -107,6 +107,8 @@ def collect(args) -> dict:
         "addon_errors": counters.get("addon_errors"),
         "last_addon_error": counters.get("last_addon_error"),
         "scan_waits": counters.get("scan_waits"),
+        "syslog_sent": counters.get("syslog_sent"),
+        "syslog_dropped": counters.get("syslog_dropped"),
         "messages_cut": counters.get("messages_cut"),
         "bytes_unscanned": counters.get("bytes_unscanned"),
         "upstream_tls_errors": counters.get("upstream_tls_errors"),
@@ -224,6 +226,9 @@ def print_human(report: dict) -> None:
                          f"started by {process['started_by']}")
         if report["scan_waits"]:
             lines.append(f"  scanner behind: the proxy waited for it {report['scan_waits']} times")
+        if report["syslog_sent"] or report["syslog_dropped"]:
+            lines.append(f"  syslog copies: {report['syslog_sent'] or 0} sent, {report['syslog_dropped'] or 0} "
+                         "dropped (queue full or collector unreachable; the findings log has them all)")
     counts = format_severity_counts(report["findings_by_severity"])
     lines.append(f"  findings: {report['findings_total']} ({counts})  log: {report['findings_log']}")
     if report["unreadable_log_lines"]:
