@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 from traffic_guardian.cli import EXIT_OK, load_config_or_exit  # noqa: E402
-from traffic_guardian.home.metrics import render  # noqa: E402
+from traffic_guardian.home.prometheus_text import render  # noqa: E402
 
 PROGRAM = "metrics.py"
 

@@ -30,7 +30,7 @@ from traffic_guardian.home.config import load_config
 from traffic_guardian.home.counters import MonitorCounters
 from traffic_guardian.home.egress_inventory import EgressInventory
 from traffic_guardian.home.guardian_home import GuardianHome, HomeError
-from traffic_guardian.home.metrics import write_metrics
+from traffic_guardian.home.prometheus_text import write_metrics
 from traffic_guardian.home.run_files import RunFilesKeeper
 from traffic_guardian.home.scoped_processes import gateway_environ
 from traffic_guardian.home.secrets_summary import write_summary
@@ -47,7 +47,7 @@ log = logging.getLogger("traffic_guardian")
 MAX_PENDING_RESOLUTIONS = 256  # name resolutions for private_destination in flight at once
 
 COUNTERS_INTERVAL_SECS = 1.0
-METRICS_INTERVAL_SECS = 5.0  # how often metrics_textfile is rewritten (home/metrics.py)
+METRICS_INTERVAL_SECS = 5.0  # how often metrics_textfile is rewritten (home/prometheus_text.py)
 
 
 class GuardianRuntime:

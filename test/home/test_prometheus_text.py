@@ -1,4 +1,4 @@
-"""home/metrics.py: the exposition from the home's run files; bounded labels, never a secret."""
+"""home/prometheus_text.py: the exposition from the home's run files; bounded labels, never a secret."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 import fakes
 from traffic_guardian.home.guardian_home import GuardianHome
-from traffic_guardian.home.metrics import PREFIX, SEVERITIES, render
+from traffic_guardian.home.prometheus_text import PREFIX, SEVERITIES, render
 
 
 def test_a_home_with_no_monitor_is_up_0_with_every_severity_at_zero(tmp_path):
