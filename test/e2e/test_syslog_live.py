@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -78,6 +79,20 @@ def rsyslogd(config: Path, directory: Path) -> subprocess.Popen:
     return process
 
 
+def wait_listening(tcp: int, udp: int, timeout: float = 30) -> None:
+    """Until the receiver has bound its TCP port (connectable) and its UDP port (in /proc/net/udp)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", tcp), timeout=1).close()
+            if f":{udp:04X} " in Path("/proc/net/udp").read_text():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail("the receiving rsyslog did not start listening")
+
+
 def lines_of(path: Path) -> list[bytes]:
     return path.read_bytes().splitlines() if path.exists() else []
 
@@ -104,6 +119,7 @@ def test_every_finding_reaches_syslog_once_byte_equal_by_imfile_and_by_the_monit
     config.write_text(json.dumps({"listen_port": free_port(), "dedup_window_secs": 0, "log_max_bytes": 65536,
                                   "syslog": {"address": f"udp://127.0.0.1:{udp}"}, **UPSTREAMS_ARE_PUBLIC}))
     receiver = rsyslogd(receiver_dir / "rsyslog.conf", receiver_dir)
+    wait_listening(tcp, udp)  # the monitor's first datagrams must find the receiver bound
     forwarder = rsyslogd(forwarder_dir / "rsyslog.conf", forwarder_dir)
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
