@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from traffic_guardian import VERSION
 from traffic_guardian.home.syslog_sink import QUEUE_MAX, SyslogSink, SyslogTarget, parse_target, rfc5424
 
 
@@ -14,7 +15,8 @@ def test_the_message_is_rfc5424_with_the_jsonl_line_as_its_msg():
     target = parse_target({"address": "udp://127.0.0.1:514", "facility": "local3"})
     line = '{"pattern":"known_secret","severity":"critical","snippet":"[REDACTED known_secret len=40 fp=ab]"}'
     message = rfc5424(line, "critical", "known_secret", "2026-12-04T21:00:00.000Z", target, "gw1", 4242)
-    assert message == ("<154>1 2026-12-04T21:00:00.000Z gw1 picoclaw-traffic-guardian 4242 known_secret - "
+    assert message == ("<154>1 2026-12-04T21:00:00.000Z gw1 picoclaw-traffic-guardian 4242 known_secret "
+                       f'[origin software="picoclaw-traffic-guardian" swVersion="{VERSION}"] '
                        + line).encode()  # local3 (19) * 8 + crit (2)
 
 
@@ -37,7 +39,7 @@ def test_udp_messages_arrive_and_tcp_is_octet_counted():
     receiver.settimeout(5)
     sink = SyslogSink(parse_target({"address": f"udp://127.0.0.1:{receiver.getsockname()[1]}"}))
     sink.submit('{"a":1}', "high", "github_token", "2026-12-04T21:00:00.000Z")
-    assert receiver.recv(65536).endswith(b' github_token - {"a":1}')
+    assert receiver.recv(65536).endswith(b'"] {"a":1}')
     sink.close()
     assert sink.sent == 1 and sink.dropped == 0
     listener = socket.create_server(("127.0.0.1", 0))

@@ -7,11 +7,12 @@ write succeeded. Sending never delays the proxy: the hook puts the line in a bou
 and returns; one thread sends. A full queue, an unreachable collector or a send error drops
 the message and counts it (`dropped`), never blocks and never retries into the proxy.
 
-Message: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG` (RFC 5424) with PRI =
-facility * 8 + the finding's severity mapped onto syslog's (critical 2, high 3, medium 4,
-low 5, info 6), TIMESTAMP the finding's, MSGID its pattern id, no structured data, MSG the
-JSON line. Transports: a unix datagram socket (`/dev/log`), `udp://host:port`, or
-`tcp://host:port` with octet-counted framing (RFC 6587), reconnecting after a failure.
+Message: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [origin ...] MSG` (RFC 5424) with
+PRI = facility * 8 + the finding's severity mapped onto syslog's (critical 2, high 3,
+medium 4, low 5, info 6), TIMESTAMP the finding's, MSGID its pattern id, the registered
+`origin` structured-data element (software and its version), MSG the JSON line.
+Transports: a unix datagram socket (`/dev/log`), `udp://host:port`, or `tcp://host:port`
+with octet-counted framing (RFC 6587), reconnecting after a failure.
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from traffic_guardian import VERSION
+
 FACILITIES = {"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
               "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, **{f"local{n}": 16 + n for n in range(8)}}
 SEVERITY_CODES = {"critical": 2, "high": 3, "medium": 4, "low": 5, "info": 6}
 DEFAULT_APP_NAME = "picoclaw-traffic-guardian"
 QUEUE_MAX = 1024  # findings waiting to be sent; beyond, each new one is dropped and counted
 RECONNECT_SECS = 1.0
+# RFC 5424 section 7.2's registered "origin" element: which software wrote the message
+ORIGIN = f'[origin software="{DEFAULT_APP_NAME}" swVersion="{VERSION}"]'
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,8 @@ def rfc5424(line: str, severity: str, pattern: str, timestamp: str, target: Sysl
     pri = target.facility * 8 + SEVERITY_CODES.get(severity, 6)
     host = (hostname or socket.gethostname() or "-")[:255].replace(" ", "-")
     msgid = "".join(c for c in pattern if c.isascii() and c.isprintable() and not c.isspace())[:32] or "-"
-    return f"<{pri}>1 {timestamp} {host} {target.app_name} {procid or os.getpid()} {msgid} - {line}".encode()
+    return (f"<{pri}>1 {timestamp} {host} {target.app_name} {procid or os.getpid()} {msgid} {ORIGIN} "
+            f"{line}").encode()
 
 
 class SyslogSink:
