@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import socket
 import threading
 from collections.abc import Iterator
@@ -31,3 +32,19 @@ def serving(server) -> Iterator:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+class AnswerOk(http.server.BaseHTTPRequestHandler):
+    """A quiet upstream for POSTs: reads the body, answers 200 "ok" (URLs and bodies carry planted secrets)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_args):
+        pass
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")

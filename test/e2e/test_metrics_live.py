@@ -19,7 +19,7 @@ import pytest
 import fakes
 from canary import assert_no_leak
 from conftest import run_script
-from local_servers import UPSTREAMS_ARE_PUBLIC, free_port, serving
+from local_servers import UPSTREAMS_ARE_PUBLIC, AnswerOk, free_port, serving
 from scoped_client import run_scoped
 
 pytestmark = pytest.mark.e2e
@@ -42,20 +42,6 @@ open(out, "w").write(text)
 '''
 
 
-class Ok(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *_args):
-        pass
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-
 def samples(text: str) -> dict[str, float]:
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
             if line and not line.startswith("#")}
@@ -69,7 +55,7 @@ def test_the_running_monitor_writes_metrics_that_move_with_traffic(guardian_env,
     config.write_text(json.dumps({"listen_port": free_port(), **UPSTREAMS_ARE_PUBLIC}))
     (tmp_path / "client.py").write_text(CLIENT)
     seen = tmp_path / "seen.prom"
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AnswerOk)
     with serving(server):
         url = f"http://127.0.0.1:{server.server_address[1]}/collect"
         stdout, stderr = run_scoped(guardian_env, config, [sys.executable, str(tmp_path / "client.py"), url, key,
@@ -149,7 +135,7 @@ def test_prometheus_scrapes_the_findings_through_node_exporters_textfile_collect
     (tmp_path / "client.py").write_text(PROMETHEUS_CLIENT)
     out = tmp_path / "answers.json"
     try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AnswerOk)
         with serving(server):
             url = f"http://127.0.0.1:{server.server_address[1]}/collect"
             stdout, stderr = run_scoped(guardian_env, config, [sys.executable, str(tmp_path / "client.py"), url, key,

@@ -28,7 +28,7 @@ import pytest
 
 import fakes
 from canary import assert_no_leak
-from local_servers import UPSTREAMS_ARE_PUBLIC, free_port, serving
+from local_servers import UPSTREAMS_ARE_PUBLIC, AnswerOk, free_port, serving
 from scoped_client import run_scoped
 
 pytestmark = pytest.mark.e2e
@@ -54,20 +54,6 @@ input(type="imudp" address="127.0.0.1" port="{udp}" ruleset="direct")
 ruleset(name="forwarded") {{ action(type="omfile" file="{dir}/forwarded.log" template="raw") }}
 ruleset(name="direct") {{ action(type="omfile" file="{dir}/direct.log" template="raw") }}
 '''
-
-
-class Ok(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *_args):
-        pass
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
 
 
 def rsyslogd(config: Path, directory: Path) -> subprocess.Popen:
@@ -122,7 +108,7 @@ def test_every_finding_reaches_syslog_once_byte_equal_by_imfile_and_by_the_monit
     wait_listening(tcp, udp)  # the monitor's first datagrams must find the receiver bound
     forwarder = rsyslogd(forwarder_dir / "rsyslog.conf", forwarder_dir)
     try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AnswerOk)
         with serving(server):
             url = f"http://127.0.0.1:{server.server_address[1]}/collect"
             stdout, stderr = run_scoped(guardian_env, config, [sys.executable, str(tmp_path / "client.py"), url,
