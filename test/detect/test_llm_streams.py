@@ -356,3 +356,26 @@ def test_gemini_partial_call_arguments_join_into_one_tool_call():
         calls = [t for t in texts if t.location == TOOL_CALL]
         assert len(calls) == 1 and f"$.command: {CURL_PIPE_BASH}" in calls[0].text
         assert findings_of(texts) == [("pipe_to_shell", "download_pipe", TOOL_CALL)]
+
+
+# -- tool names and call ids: what the tool-call audit (issue 21) links by ----------------
+
+def _calls(events, content_type="text/event-stream"):
+    return [(t.tool, t.call_id) for t in reassemble(events, content_type) if t.location == TOOL_CALL]
+
+
+def test_every_dialect_names_its_tool_calls_and_keeps_their_ids():
+    command = tool_input("ls -la")
+    assert _calls(openai_chat_stream(tool_pieces=split_in(command, 3), tool_name="exec")) == [("exec", "call_1")]
+    assert _calls(openai_responses_stream(tool_pieces=split_in(command, 3), tool_name="web_fetch")) == [
+        ("web_fetch", "call_1")]
+    assert _calls(anthropic_stream(tool_pieces=split_in(command, 3), tool_name="bash")) == [("bash", "toolu_01")]
+    assert _calls(gemini_sse_stream(tool_args={"command": "ls"})) == [("run_shell", None)]
+    assert _calls(gemini_partial_args_stream(["ls ", "-la"])) == [("run_shell", None)]
+    assert _calls(ollama_chat_stream(tool_args={"command": "ls"}), "application/x-ndjson") == [("exec", None)]
+
+
+def test_a_tool_name_from_the_model_is_bounded():
+    events = openai_chat_stream(tool_pieces=['{"a": 1}'], tool_name="x" * 10_000)
+    [(name, _id)] = _calls(events)
+    assert len(name) == 128

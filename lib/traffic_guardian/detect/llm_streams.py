@@ -22,7 +22,8 @@ gateways and OpenAI-compatible servers speak these dialects on any host.
 
 Located texts: response.stream:text (answer text), response.stream:tool_call (tool-call
 arguments), response.stream:tool_result (results of server-side tools carried in the
-stream), response.stream:data (events of no known shape).
+stream), response.stream:data (events of no known shape). A tool-call text also carries the tool's
+name and call id when the dialect gives them (StreamText.tool, .call_id).
 
 Memory per stream is bounded by max_scan_bytes: a pending SSE line or JSON element is cut
 there, and the text held for open blocks never exceeds it in total. What does not fit is
@@ -64,6 +65,9 @@ _RESPONSES_CALL_DELTAS = frozenset({"response.function_call_arguments.delta",
 _RESPONSES_CALL_DONES = {"response.function_call_arguments.done": "arguments",
                          "response.custom_tool_call_input.done": "input",
                          "response.mcp_call_arguments.done": "arguments"}
+# Responses API output items that are calls: their name and call_id arrive with output_item.added
+_RESPONSES_CALL_ITEMS = frozenset({"function_call", "custom_tool_call", "mcp_call"})
+MAX_TOOL_NAME = 128  # a tool name or call id longer than this is cut: both come from the model's answer
 
 MAX_STRING_VALUES = 4096  # per unknown event: bounds the walk as well as the bytes
 
@@ -86,6 +90,8 @@ class StreamText:
     text: str
     format: str
     truncated: bool = False
+    tool: str | None = None  # a tool call's tool name (exec, web_fetch, an MCP tool ...), when the stream says
+    call_id: str | None = None  # its id (OpenAI call_..., Anthropic toolu_..., Gemini id), when it has one
 
 
 @dataclass
@@ -95,6 +101,8 @@ class _Segment:
     pieces: list[str] = field(default_factory=list)
     length: int = 0
     truncated: bool = False
+    tool: str | None = None
+    call_id: str | None = None
 
 
 class StreamReassembler:
@@ -208,9 +216,11 @@ class StreamReassembler:
                     function = call.get("function") if isinstance(call, dict) else None
                     if isinstance(function, dict):
                         key = ("chat", index, "tool", _index(call.get("index"), call_position))
+                        self._label(key, TOOL_CALL, fmt, function.get("name"), call.get("id"))
                         self._append(key, TOOL_CALL, fmt, function.get("arguments"))
                 legacy = body.get("function_call")
                 if isinstance(legacy, dict):
+                    self._label(("chat", index, "function"), TOOL_CALL, fmt, legacy.get("name"))
                     self._append(("chat", index, "function"), TOOL_CALL, fmt, legacy.get("arguments"))
             self._append(("chat", index, "text"), TEXT, fmt, _text_of(choice.get("text")))
             if choice.get("finish_reason"):
@@ -229,6 +239,10 @@ class StreamReassembler:
             self._append(call_key, TOOL_CALL, fmt, event.get("delta"), delta=True)
         elif kind in _RESPONSES_CALL_DONES:
             self._done(call_key, TOOL_CALL, fmt, event.get(_RESPONSES_CALL_DONES[kind]))
+        elif kind == "response.output_item.added":
+            item = event.get("item")
+            if isinstance(item, dict) and item.get("type") in _RESPONSES_CALL_ITEMS:
+                self._label(call_key, TOOL_CALL, fmt, item.get("name"), item.get("call_id") or item.get("id"))
         elif kind == "response.output_item.done":
             # Message and call items repeat what their deltas carried; only a remote MCP
             # call's output (a tool result the agent will read) is new here.
@@ -245,7 +259,7 @@ class StreamReassembler:
             if block_type == "text":
                 self._append(key, TEXT, fmt, block.get("text"))
             elif block_type in _ANTHROPIC_CALL_BLOCKS:
-                self._open_segment(key, TOOL_CALL, fmt)
+                self._label(key, TOOL_CALL, fmt, block.get("name"), block.get("id"))
                 if block.get("input"):
                     self._append(key, TOOL_CALL, fmt, json.dumps(block["input"], ensure_ascii=False))
             elif isinstance(block, dict) and block_type not in _ANTHROPIC_SILENT_BLOCKS:
@@ -281,7 +295,7 @@ class StreamReassembler:
                     self._gemini_call(key, fmt, call)
                 code = part.get("executableCode")
                 if isinstance(code, dict):
-                    self._whole(TOOL_CALL, fmt, code.get("code"))
+                    self._whole(TOOL_CALL, fmt, code.get("code"), tool="code_execution")
                 result = part.get("codeExecutionResult")
                 if isinstance(result, dict):
                     self._whole(TOOL_RESULT, fmt, result.get("output"))
@@ -295,8 +309,10 @@ class StreamReassembler:
         partial = call.get("partialArgs")
         call_key = (*key, "call")
         if not isinstance(partial, list) and not call.get("willContinue") and call_key not in self._open:
-            self._whole(TOOL_CALL, fmt, json.dumps(call.get("args", {}), ensure_ascii=False))
+            self._whole(TOOL_CALL, fmt, json.dumps(call.get("args", {}), ensure_ascii=False), tool=call.get("name"),
+                        call_id=call.get("id"))
             return
+        self._label(call_key, TOOL_CALL, fmt, call.get("name"), call.get("id"))
         for arg in partial if isinstance(partial, list) else ():
             if not isinstance(arg, dict):
                 continue
@@ -326,7 +342,7 @@ class StreamReassembler:
                 if isinstance(function, dict):  # each call whole, arguments as an object
                     arguments = function.get("arguments")
                     self._whole(TOOL_CALL, fmt, arguments if isinstance(arguments, str)
-                                else json.dumps(arguments or {}, ensure_ascii=False))
+                                else json.dumps(arguments or {}, ensure_ascii=False), tool=function.get("name"))
         self._append(key, TEXT, fmt, chunk.get("response"))
         if chunk.get("done") is True:
             self._close(key)
@@ -343,6 +359,14 @@ class StreamReassembler:
         if segment is None:
             segment = self._open[key] = _Segment(location, fmt)
         return segment
+
+    def _label(self, key: tuple, location: str, fmt: str, tool, call_id=None) -> None:
+        """Name the (possibly still empty) call segment: the first name and id a stream gives stick."""
+        segment = self._open_segment(key, location, fmt)
+        if isinstance(tool, str) and tool and segment.tool is None:
+            segment.tool = tool[:MAX_TOOL_NAME]
+        if isinstance(call_id, str) and call_id and segment.call_id is None:
+            segment.call_id = call_id[:MAX_TOOL_NAME]
 
     def _append(self, key: tuple, location: str, fmt: str, text, delta: bool = False) -> None:
         if not isinstance(text, str) or not text:
@@ -367,9 +391,11 @@ class StreamReassembler:
         self._delta_seen.discard(key)
         self._close(key)
 
-    def _whole(self, location: str, fmt: str, text, truncated: bool = False) -> None:
+    def _whole(self, location: str, fmt: str, text, truncated: bool = False, tool=None, call_id=None) -> None:
         self._anonymous += 1
         key = ("whole", self._anonymous)
+        if tool is not None or call_id is not None:
+            self._label(key, location, fmt, tool, call_id)
         self._append(key, location, fmt, text)
         if truncated and key in self._open:
             self._open[key].truncated = True
@@ -382,7 +408,7 @@ class StreamReassembler:
         self._held -= segment.length
         if segment.length:
             self._ready.append(StreamText(segment.location, "".join(segment.pieces), segment.format,
-                                          segment.truncated))
+                                          segment.truncated, segment.tool, segment.call_id))
 
     def _close_prefix(self, prefix: tuple) -> None:
         for key in [k for k in self._open if k[: len(prefix)] == prefix]:
