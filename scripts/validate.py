@@ -29,7 +29,7 @@ from traffic_guardian.cli import EXIT_OK, EXIT_USAGE  # noqa: E402
 from traffic_guardian.control.launch import LaunchError, refuse_planted_paths  # noqa: E402
 from traffic_guardian.detect.redact import Redactor  # noqa: E402
 from traffic_guardian.home.config import ConfigError, load_config  # noqa: E402
-from traffic_guardian.picoclaw.config_files import known_secrets_report  # noqa: E402
+from traffic_guardian.picoclaw.config_files import CURRENT_VERSION, known_secrets_report  # noqa: E402
 
 PROGRAM = "validate.py"
 
@@ -103,6 +103,9 @@ def known_secrets_lines(known: dict) -> list[str]:
         return ["known secrets: off"]
     version = known["config_version"]
     lines = [f"known secrets: PicoClaw config version {version if version is not None else 'unknown (no config.json)'}"]
+    if version is not None and version < CURRENT_VERSION:
+        lines.append(f"known secrets: version {version} is older than PicoClaw's current {CURRENT_VERSION}: PicoClaw "
+                     "rewrites it on its next start (keeping dated .bak copies); read as it is until then")
     for item in known["files"]:
         state = (f"error: {item['error']}" if item["error"] else f"{item['secrets']} secrets") if item["exists"] \
             else "not present"

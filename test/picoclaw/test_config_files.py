@@ -193,3 +193,13 @@ def test_unreadable_file_is_an_error_not_a_crash(tmp_path):
     fixture.security_path.chmod(0)
     report = read_picoclaw(fixture.home).reports[1]
     assert report.error.startswith("not readable")
+
+
+def test_validate_says_an_older_config_will_be_migrated(guardian_env, tmp_path):
+    home = tmp_path / "picoclaw"  # = $PICOCLAW_HOME of guardian_env
+    home.mkdir()
+    (home / CONFIG_FILE).write_text(json.dumps({"version": 2, "channels": {"telegram": {"enabled": True}}}))
+    lines = run_script("validate.py", env=guardian_env).stderr.decode().splitlines()
+    assert "validate.py: known secrets: PicoClaw config version 2" in lines
+    assert any(line.startswith("validate.py: known secrets: version 2 is older than PicoClaw's current 3")
+               for line in lines)

@@ -32,7 +32,6 @@ from traffic_guardian.picoclaw.v3_layout import AUTH_FILE, CONFIG_FILE, SECURITY
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # PicoClaw configs are a few KiB; refuse anything absurd
 CURRENT_VERSION = 3  # pkg/config/config.go CurrentVersion
-ENVIRONMENT_SOURCE = "environment"
 
 
 @dataclass
@@ -134,9 +133,10 @@ def read_picoclaw(home: Path, env: dict[str, str] | None = None,
     reader = V3Reader(config, security, collector, env)
     reader.read()
     provider_hosts, consumed_providers = read_providers(config, collector)
-    config_consumed = reader.consumed[CONFIG_FILE] | consumed_legacy | consumed_providers
-    _walk_other(config, config_consumed | {("channel_list",)} if consumed_legacy else config_consumed,
-                collector, CONFIG_FILE, only_secret_fields=True)
+    skip = reader.consumed[CONFIG_FILE] | consumed_legacy | consumed_providers
+    if consumed_legacy:
+        skip.add(("channel_list",))  # built here from the legacy channels: not in the file
+    _walk_other(config, skip, collector, CONFIG_FILE, only_secret_fields=True)
     config_report.secrets = collector.count(CONFIG_FILE)
     _walk_other(security, reader.consumed[SECURITY_FILE], collector, SECURITY_FILE, only_secret_fields=False)
     security_report.secrets = collector.count(SECURITY_FILE)
