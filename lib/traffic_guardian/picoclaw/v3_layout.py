@@ -42,6 +42,7 @@ CONFIG_FILE = "config.json"
 SECURITY_FILE = ".security.yml"
 AUTH_FILE = "auth.json"
 _INDEXED_NAME = re.compile(r"^(?P<name>.+):(?P<index>\d+)$")
+VOICE_BINDING = Binding(VOICE_ELEVENLABS.hosts, VOICE_ELEVENLABS.auth)
 
 
 def as_dict(value) -> dict:
@@ -262,13 +263,19 @@ class V3Reader:
         host = host_of(base) if tool.base_url else None
         return (host,) if host else tool.hosts
 
+    def web_binding(self, name: str) -> Binding:
+        """A web tool's binding: its hosts (base_url or variable replacing the default) and auth location."""
+        tool = WEB_TOOLS.get(name)
+        if tool is None:
+            return UNBOUND
+        return Binding(self.tool_hosts(tool, "web", name, as_dict(self.web.get(name))), tool.auth)
+
     def read_web_tools(self) -> None:
         proxy = self.override("web", "*", "proxy") or self.web.get("proxy") or ""
         for name, settings in self.web.items():
-            tool = WEB_TOOLS.get(name)
-            if tool is None or not isinstance(settings, dict):
+            if name not in WEB_TOOLS or not isinstance(settings, dict):
                 continue
-            binding = Binding(self.tool_hosts(tool, "web", name, settings), tool.auth)
+            binding = self.web_binding(name)
             for key in ("api_key", "api_keys"):
                 self.add(settings.get(key), f"web:{name}", "web_tool_key", CONFIG_FILE, binding,
                          ("tools", "web", name, key))
@@ -277,19 +284,16 @@ class V3Reader:
                 self.paths.append(EgressPath(f"web:{name}", f"tools.web.{name}", binding.hosts, "http", str(proxy),
                                              "tools.web.proxy"))
         for name, settings in as_dict(self.security.get("web")).items():
-            tool = WEB_TOOLS.get(str(name))
-            binding = Binding(self.tool_hosts(tool, "web", str(name), as_dict(self.web.get(name))), tool.auth) \
-                if tool else UNBOUND
+            binding = self.web_binding(str(name))
             for field_name, value in as_dict(settings).items():
                 self.add(value, f"web:{name}", "web_tool_key", SECURITY_FILE, binding, ("web", name, field_name))
 
     def read_voice(self) -> None:
         voice = as_dict(self.config.get("voice"))
-        binding = Binding(VOICE_ELEVENLABS.hosts, VOICE_ELEVENLABS.auth)
-        self.add(voice.get("elevenlabs_api_key"), "voice:elevenlabs", "voice_key", CONFIG_FILE, binding,
+        self.add(voice.get("elevenlabs_api_key"), "voice:elevenlabs", "voice_key", CONFIG_FILE, VOICE_BINDING,
                  ("voice", "elevenlabs_api_key"))
         if isinstance(voice.get("elevenlabs_api_key"), str) and voice["elevenlabs_api_key"].strip():
-            self.egress_hosts.update(binding.hosts)
+            self.egress_hosts.update(VOICE_BINDING.hosts)
 
     def registries(self) -> dict[str, dict]:
         """tools.skills.registries as name -> settings (PicoClaw accepts a list with `name` or a map)."""
@@ -389,13 +393,9 @@ class V3Reader:
                     self.add(values, f"channel:{instance}", "channel_secret", source,
                              self.channel_binding(instance, spec.name, spec.field))
             elif spec.section == "web":
-                tool = WEB_TOOLS[spec.name]
-                binding = Binding(self.tool_hosts(tool, "web", spec.name, as_dict(self.web.get(spec.name))),
-                                  tool.auth)
-                self.add(values, f"web:{spec.name}", "web_tool_key", source, binding)
+                self.add(values, f"web:{spec.name}", "web_tool_key", source, self.web_binding(spec.name))
             elif spec.section == "voice":
-                self.add(values, "voice:elevenlabs", "voice_key", source,
-                         Binding(VOICE_ELEVENLABS.hosts, VOICE_ELEVENLABS.auth))
+                self.add(values, "voice:elevenlabs", "voice_key", source, VOICE_BINDING)
             elif spec.section == "skill":
                 self.add(values, f"skill:{spec.name}", "skill_token", source,
                          self.registry_binding(spec.name, as_dict(self.registries().get(spec.name))))
