@@ -302,7 +302,12 @@ class V3Reader:
             return {str(item.get("name")): item for item in raw if isinstance(item, dict) and item.get("name")}
         return {str(k): v for k, v in as_dict(raw).items() if isinstance(v, dict)}
 
-    def registry_binding(self, name: str, settings: dict) -> Binding:
+    def registry_binding(self, name: str) -> Binding:
+        """A registry's binding: its base_url host (for github, tools.skills.github.base_url wins), else the default."""
+        settings = dict(self.registries().get(name, {}))
+        github_base = as_dict(self.skills.get("github")).get("base_url")
+        if name == "github" and github_base:
+            settings["base_url"] = github_base
         tool = SKILL_REGISTRIES.get(name)
         if tool is None:
             host = host_of(settings.get("base_url"))
@@ -321,9 +326,7 @@ class V3Reader:
         skills_on = enabled(self.skills)
         self.consumed[CONFIG_FILE].add(("tools", "skills", "registries"))  # a map or a list: read just below
         for name, settings in registries.items():
-            binding = self.registry_binding(name, {**settings, **({"base_url": github.get("base_url")}
-                                                                   if name == "github" and github.get("base_url")
-                                                                   else {})})
+            binding = self.registry_binding(name)
             self.add(settings.get("auth_token"), f"skill:{name}", "skill_token", CONFIG_FILE, binding,
                      ("tools", "skills", "registries", name, "auth_token"))
             if not (skills_on and enabled(settings)):
@@ -333,20 +336,18 @@ class V3Reader:
             proxy = (self.override("skill", "github", "proxy") or github.get("proxy") or "") if name == "github" else ""
             self.paths.append(EgressPath(f"skill:{name}", f"tools.skills.registries.{name}", binding.hosts,
                                          transport, str(proxy), "tools.skills.github.proxy"))
-        github_binding = self.registry_binding("github", {"base_url": github.get("base_url")})
-        self.add(github.get("token"), "skill:github", "skill_token", CONFIG_FILE, github_binding,
+        self.add(github.get("token"), "skill:github", "skill_token", CONFIG_FILE, self.registry_binding("github"),
                  ("tools", "skills", "github", "token"))
         skills = as_dict(self.security.get("skills"))
         for name, settings in as_dict(skills.get("registries")).items():
-            binding = self.registry_binding(str(name), as_dict(registries.get(str(name))))
+            binding = self.registry_binding(str(name))
             for field_name, value in as_dict(settings).items():
                 self.add(value, f"skill:{name}", "skill_token", SECURITY_FILE, binding,
                          ("skills", "registries", name, field_name))
         for name, settings in skills.items():  # skills.github.token, and the legacy skills.<registry>.<field>
             if name == "registries":
                 continue
-            binding = github_binding if name == "github" else \
-                self.registry_binding(str(name), as_dict(registries.get(str(name))))
+            binding = self.registry_binding(str(name))
             for field_name, value in as_dict(settings).items():
                 self.add(value, f"skill:{name}", "skill_token", SECURITY_FILE, binding, ("skills", name, field_name))
 
@@ -397,8 +398,7 @@ class V3Reader:
             elif spec.section == "voice":
                 self.add(values, "voice:elevenlabs", "voice_key", source, VOICE_BINDING)
             elif spec.section == "skill":
-                self.add(values, f"skill:{spec.name}", "skill_token", source,
-                         self.registry_binding(spec.name, as_dict(self.registries().get(spec.name))))
+                self.add(values, f"skill:{spec.name}", "skill_token", source, self.registry_binding(spec.name))
 
 
 def read_auth_json(document: dict, collector: SecretCollector) -> set[str]:
