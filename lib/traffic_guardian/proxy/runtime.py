@@ -177,6 +177,7 @@ class GuardianRuntime:
             self.writer.close()
 
     def write_metrics(self, stopping: bool = False) -> None:
+        """metrics_textfile (home/prometheus_text.py); a failure is a log line, never the end of the counters task."""
         if self._config is None:
             return
         try:
@@ -206,8 +207,7 @@ class GuardianRuntime:
                 log.warning("traffic-guardian: run files were gone (home removed?); restored them")
             if time.monotonic() - self._metrics_at >= METRICS_INTERVAL_SECS:
                 self._metrics_at = time.monotonic()
-                if self._config is not None:
-                    write_metrics(self._config)
+                self.write_metrics()
             if time.monotonic() - self._trimmed_at >= heap.TRIM_INTERVAL_SECS:
                 self._trimmed_at = time.monotonic()
                 heap.trim()  # the bodies of the last burst, freed but still held by the C library
