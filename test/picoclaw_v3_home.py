@@ -290,11 +290,13 @@ def write_v3_home(home: Path) -> V3Home:  # noqa: C901 - one table-shaped builde
     # a webhook URL is its own credential: the part after the host is what is watched
     teams = f"https://contoso.webhook.office.com/webhookb2/{fakes.opaque_secret(48)}"
     secret("channel:teams", urlsplit(teams).path)
+    secret("channel:teams", urlsplit(teams).path.rsplit("/", 1)[-1])  # its token part, watched alone too
     channel("teams", "teams_webhook", {"webhooks": {"alerts": {"title": "PicoClaw"}}},
             {"webhooks": {"alerts": {"webhook_url": teams}}})
     calls.append(Call("channel:teams", "POST", teams, {"Content-Type": "application/json"}, json.dumps({"text": "hi"})))
     slack_hook = fakes.slack_webhook_url()
     secret("channel:slack_alerts", urlsplit(slack_hook).path)
+    secret("channel:slack_alerts", urlsplit(slack_hook).path.rsplit("/", 1)[-1])
     channel("slack_alerts", "slack_webhook", {"webhooks": {"ops": {"username": "pico"}}},
             {"webhooks": {"ops": {"webhook_url": slack_hook}}})
     calls.append(Call("channel:slack_alerts", "POST", slack_hook, {"Content-Type": "application/json"},

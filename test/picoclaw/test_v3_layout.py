@@ -170,9 +170,11 @@ def test_webhook_channels_watch_the_url_path_at_its_own_host(tmp_path):
                                                            "settings": {"webhooks": {"ops": {}}}}}},
                      {"channel_list": {"hooks": {"settings": {"webhooks": {"ops": {"webhook_url": url}}}}}})
     snapshot = read_picoclaw(home, {})
-    [secret] = snapshot.secrets
-    assert url.endswith(secret.value) and secret.value.startswith("/services/")
-    assert (secret.binding.hosts, secret.binding.auth) == (("hooks.slack.com",), ("url",))
+    path, token = snapshot.secrets
+    assert url.endswith(path.value) and path.value.startswith("/services/")
+    assert (path.binding.hosts, path.binding.auth) == (("hooks.slack.com",), ("url",))
+    assert url.endswith("/" + token.value) and len(token.value) == 24  # its token part, watched alone too
+    assert token.binding == path.binding and token.owner == path.owner == "channel:hooks"
     assert "hooks.slack.com" in snapshot.egress_hosts
 
 

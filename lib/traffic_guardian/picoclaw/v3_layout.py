@@ -43,6 +43,7 @@ SECURITY_FILE = ".security.yml"
 AUTH_FILE = "auth.json"
 _INDEXED_NAME = re.compile(r"^(?P<name>.+):(?P<index>\d+)$")
 VOICE_BINDING = Binding(VOICE_ELEVENLABS.hosts, VOICE_ELEVENLABS.auth)
+WEBHOOK_TOKEN_MIN_CHARS = 16  # a webhook path's last segment watched on its own from this length
 
 
 def as_dict(value) -> dict:
@@ -252,9 +253,15 @@ class V3Reader:
                 self.add(url, owner, "channel_secret", source, UNBOUND)  # not a URL: watch it whole
                 continue
             credential = parts.path + (f"?{parts.query}" if parts.query else "")
+            binding = Binding((parts.hostname.lower(),), ("url",))
             self.webhook_hosts.setdefault(instance, []).append(parts.hostname.lower())
-            self.add(credential, owner, "channel_secret", source, Binding((parts.hostname.lower(),), ("url",)),
+            self.add(credential, owner, "channel_secret", source, binding,
                      (*where, "webhooks", target_name, "webhook_url"))
+            # the path's last segment is the token part (Slack's 24 characters, Teams' signature):
+            # leaked alone it is still this webhook's secret; inside the whole path it is one use
+            token = parts.path.rstrip("/").rsplit("/", 1)[-1]
+            if len(token) >= WEBHOOK_TOKEN_MIN_CHARS:
+                self.add(token, owner, "channel_secret", source, binding)
 
     # -- tools.web, voice, skills -----------------------------------------------------
 
