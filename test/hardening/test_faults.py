@@ -17,6 +17,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -114,7 +115,12 @@ def test_kill_9_of_a_writer_during_heavy_logging_loses_at_most_the_last_line(gua
     tail = (log_dir / "findings.jsonl").read_bytes()[-1:]
     if tail != b"\n":
         assert "1 truncated" in stderr
-    assert "corrupt" not in stderr or "0 corrupt" in stderr
+    # A kill mid-line leaves a partial line; the next round's writer ends it (so its own first
+    # line stays whole) and query reads it as one corrupt line: each crash costs at most its
+    # own last line, whichever way it is counted.
+    unreadable = re.search(r"(\d+) corrupt, (\d+) truncated", stderr)
+    corrupt, truncated = (int(unreadable.group(1)), int(unreadable.group(2))) if unreadable else (0, 0)
+    assert corrupt + truncated <= 3 and corrupt <= 2
 
 
 @pytest.mark.e2e
