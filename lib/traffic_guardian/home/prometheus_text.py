@@ -57,6 +57,12 @@ def _count(value) -> int:
     return value if isinstance(value, int) and value >= 0 else 0
 
 
+def _mapping(record: dict, key: str) -> dict:
+    """record[key] when the run file holds an object there, else {} (a damaged file counts nothing)."""
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _epoch(timestamp) -> float | None:
     if not isinstance(timestamp, str):
         return None
@@ -106,7 +112,7 @@ def render(home: GuardianHome, stopping: bool = False) -> str:
     out.family("transfer_bytes_total", "counter", "Bytes forwarded (headers and bodies, websocket messages).",
                [({"direction": "outbound"}, _count(counters.get("bytes_out"))),
                 ({"direction": "inbound"}, _count(counters.get("bytes_in")))])
-    kinds = counters.get("findings_by_kind") if isinstance(counters.get("findings_by_kind"), dict) else {}
+    kinds = _mapping(counters, "findings_by_kind")
     samples = []
     for key, value in sorted(kinds.items()):
         threat_type, _, rest = str(key).partition("|")
@@ -114,19 +120,18 @@ def render(home: GuardianHome, stopping: bool = False) -> str:
         samples.append(({"threat_type": threat_type, "pattern": pattern, "severity": severity}, _count(value)))
     out.family("findings_total", "counter", "Findings written to the log, by threat type, pattern id and severity.",
                samples)
-    severities = counters.get("findings_by_severity") if isinstance(counters.get("findings_by_severity"), dict) else {}
+    severities = _mapping(counters, "findings_by_severity")
     out.family("findings_by_severity_total", "counter",
                "Findings written, by severity alone: every severity always present, so a first one is an increase.",
                [({"severity": severity}, _count(severities.get(severity))) for severity in SEVERITIES])
     out.family("findings_suppressed_total", "counter", "Findings left out as repeats within dedup_window_secs.",
                [({}, _count(counters.get("findings_suppressed")))])
-    by_owner = counters.get("known_secret_by_kind") if isinstance(counters.get("known_secret_by_kind"), dict) else {}
+    by_owner = _mapping(counters, "known_secret_by_kind")
     out.family("known_secret_findings_total", "counter",
                "known_secret findings (an operator's PicoClaw secret out of place), by owner kind.",
                [({"owner_kind": str(kind)}, _count(value)) for kind, value in sorted(by_owner.items())])
     uses: dict[str, int] = {}
-    raw_uses = counters.get("expected_credential_uses")
-    for key, value in (raw_uses.items() if isinstance(raw_uses, dict) else ()):
+    for key, value in _mapping(counters, "expected_credential_uses").items():
         label = _provider_label(str(key))
         uses[label] = uses.get(label, 0) + _count(value)
     out.family("expected_credential_uses_total", "counter",

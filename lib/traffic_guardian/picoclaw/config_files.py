@@ -218,20 +218,18 @@ def known_secrets_report(setting, picoclaw_home: str | None, env: dict[str, str]
         problems += [f"{r.path}: {r.error}" for r in reports if r.error]
         if not any(r.exists for r in reports[:2]):
             problems.append(f"{home}: neither {CONFIG_FILE} nor {SECURITY_FILE} exists (known_secrets is true)")
-    owners: dict[tuple[str, str], list[str]] = {}
+    owners: dict[tuple[str, str], set[str]] = {}  # distinct values per owner and kind, in memory only
     for secret in snapshot.secrets if snapshot else []:
-        prints = owners.setdefault((secret.owner, secret.kind), [])
-        mark = fingerprint(secret.value) if fingerprint else ""
-        if mark not in prints or not mark:
-            prints.append(mark)
+        owners.setdefault((secret.owner, secret.kind), set()).add(secret.value)
     return {
         "setting": setting, "enabled": enabled, "picoclaw_home": str(home),
         "config_version": snapshot.version if snapshot else None,
         "files": [report.to_dict() for report in reports],
         "environment_secrets": snapshot.environment_secrets if snapshot else 0,
         "secrets": len({secret.value for secret in snapshot.secrets}) if snapshot else 0,
-        "owners": [{"owner": owner, "kind": kind, "values": len(prints), "fingerprints": sorted(p for p in prints if p)}
-                   for (owner, kind), prints in sorted(owners.items())],
+        "owners": [{"owner": owner, "kind": kind, "values": len(values),
+                    "fingerprints": sorted(fingerprint(v) for v in values) if fingerprint else []}
+                   for (owner, kind), values in sorted(owners.items())],
         "unwatchable": [item.to_dict() for item in snapshot.unwatchable] if snapshot else [],
         "egress_hosts": len(snapshot.egress_hosts) if snapshot else 0,
         "coverage": snapshot.coverage() if snapshot else [],
